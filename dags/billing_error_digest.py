@@ -1,0 +1,154 @@
+"""
+### Billing error digest (`billing_error_digest`)
+
+Every day at **06:30 America/Sao_Paulo**, each user who has access to a company's billing and
+turned on the *billing errors* alert (Meu Perfil → Notificações) receives **one e-mail per
+company** listing the errors of yesterday's invoices, in three topics: *Nota Fiscal*,
+*Cobrança (Boleto Bancário)*, *Notificação ao cliente*.
+
+**Window.** The run at 06:30 on day D covers `[D-1 06:30, D 06:30)` local time (its data
+interval) and reports it as day D-1. Only rows time-stamped before the window's end are read,
+so a backfilled day gives the same digest as the timely run. A manual run without a data
+interval reports the last closed window, or the day given in the `digest_date` parameter.
+
+**Tasks.** `extract_errors` (SQL, stages the window's errors in `digest.errors`) →
+`check_quality` (fails loudly on systemic problems) → `build_digests` (pandas: topics, group
+per company, recipients; stages payloads and the delivery ledger `digest.deliveries`) →
+`plan_batches` → `deliver` (mapped over at most `max_batches` batches; one SMTP connection
+per batch) → `summarize` (counts by outcome and reason, returned as XCom and logged).
+
+**Exactly once.** The ledger row of (day, company, user) becomes `sent` only after the SMTP
+server accepted the message, and a sent row is never sent again: retries, re-runs and
+backfills are safe. Use the `resend` parameter to send a day again on purpose.
+
+**Connections.** `billing_db` (postgres: the billing data and our `digest` schema),
+`billing_smtp` (smtp; extras `disable_ssl`, `disable_tls`, `timeout`, `ca_file`).
+**Settings.** Variable `billing_digest_settings` (JSON object): `base_url`, `sender`,
+`support_email`, `unsubscribe_secret`, `max_items_per_topic`, `max_batches`, `alert_email`, ...
+(see README).
+
+**Backfill.** `airflow backfill create --dag-id billing_error_digest --from-date 2026-11-01
+--to-date 2026-11-07` (days already sent send nothing; `--reprocess-behavior completed`
+re-runs them, still sending nothing twice).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pendulum
+from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task
+
+DIGEST_PARAMS = {
+    "digest_date": Param(None, type=["null", "string"], format="date",
+                         description="Report this local day instead of the run's data interval (YYYY-MM-DD)."),
+    "dry_run": Param(False, type="boolean",
+                     description="Render every e-mail and count them, send nothing, change no ledger row."),
+    "entity_ids": Param(None, type=["null", "array"], items={"type": "integer"},
+                        description="Only these companies (entity ids). Empty: all."),
+    "redirect_to": Param(None, type=["null", "string"],
+                         description="Send every e-mail to this test address instead; the ledger is not changed."),
+    "resend": Param(False, type="boolean",
+                    description="Send again digests already sent for the day (deliberate re-send, recorded)."),
+}
+
+
+def _failure_alert(context: dict) -> None:
+    from billing_digest.alerts import notify_failure
+
+    notify_failure(context)
+
+
+@dag(
+    dag_id="billing_error_digest",
+    schedule=CronDataIntervalTimetable("30 6 * * *", timezone="America/Sao_Paulo"),
+    start_date=pendulum.datetime(2026, 11, 1, tz="America/Sao_Paulo"),
+    catchup=False,
+    max_active_runs=3,
+    doc_md=__doc__,
+    tags=["billing", "digest", "email"],
+    params=DIGEST_PARAMS,
+    default_args={
+        "owner": "data-team",
+        "retries": 3,
+        "retry_delay": dt.timedelta(minutes=2),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": dt.timedelta(minutes=20),
+    },
+    on_failure_callback=_failure_alert,
+)
+def billing_error_digest() -> None:
+    @task
+    def extract_errors() -> dict:
+        from billing_digest import airflow_glue, extract
+        from billing_digest.window import resolve_window
+
+        ctx = get_current_context()
+        requested = ctx["params"].get("digest_date")
+        window = resolve_window(ctx.get("data_interval_start"), ctx.get("data_interval_end"),
+                                pendulum.now("UTC"), dt.date.fromisoformat(requested) if requested else None)
+        with airflow_glue.billing_db() as conn:
+            return extract.stage_errors(conn, window)
+
+    @task
+    def check_quality(staged: dict) -> dict:
+        from billing_digest import airflow_glue, quality
+
+        with airflow_glue.billing_db() as conn:
+            return quality.check(conn, dt.date.fromisoformat(staged["digest_date"]),
+                                 airflow_glue.settings().max_errors_per_day).as_dict()
+
+    @task
+    def build_digests(staged: dict, _quality: dict) -> dict:
+        from billing_digest import airflow_glue, stage
+        from billing_digest.window import Window
+
+        window = Window(dt.datetime.fromisoformat(staged["window_start"]),
+                        dt.datetime.fromisoformat(staged["window_end"]))
+        with airflow_glue.billing_db() as conn:
+            return stage.build_and_stage(conn, window, airflow_glue.settings())
+
+    @task
+    def plan_batches(built: dict) -> list[dict]:
+        from billing_digest import airflow_glue, stage
+
+        params = get_current_context()["params"]
+        with airflow_glue.billing_db() as conn:
+            return stage.plan_batches(conn, dt.date.fromisoformat(built["digest_date"]),
+                                      resend=bool(params["resend"]), entity_ids=params["entity_ids"] or None)
+
+    @task(map_index_template="{{ batch_label }}", retries=5)
+    def deliver(batch: dict) -> dict:
+        from billing_digest import airflow_glue
+        from billing_digest.deliver import DeliveryOptions, deliver_batch
+        from billing_digest.render import Renderer
+
+        ctx = get_current_context()
+        ctx["batch_label"] = batch["label"]  # type: ignore[typeddict-unknown-key]
+        params = ctx["params"]
+        settings = airflow_glue.settings()
+        options = DeliveryOptions(
+            run_id=ctx["run_id"], dry_run=bool(params["dry_run"]), redirect_to=params["redirect_to"] or None,
+            resend=bool(params["resend"]), entity_ids=tuple(params["entity_ids"] or ()) or None,
+            attempts=settings.smtp_attempts, backoff_seconds=settings.smtp_backoff_seconds)
+        with airflow_glue.billing_db() as conn:
+            return deliver_batch(conn, airflow_glue.smtp_settings(), Renderer(settings),
+                                 dt.date.fromisoformat(batch["digest_date"]), batch["batch"], options).as_dict()
+
+    @task(trigger_rule="none_failed")
+    def summarize(built: dict, reports: list[dict] | None) -> dict:
+        from billing_digest import airflow_glue, summary
+
+        with airflow_glue.billing_db() as conn:
+            result = summary.summarize(conn, dt.date.fromisoformat(built["digest_date"]), built,
+                                       list(reports or []))
+        print(summary.format_table(result))
+        return result
+
+    staged = extract_errors()
+    built = build_digests(staged, check_quality(staged))
+    reports = deliver.expand(batch=plan_batches(built))
+    summarize(built, reports)
+
+
+billing_error_digest()

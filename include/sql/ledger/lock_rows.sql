@@ -1,0 +1,5 @@
+-- Session advisory locks on ledger rows: a concurrent run of the same day skips rows this
+-- session holds, and a killed worker's locks vanish with its connection. Returns the ids
+-- this session now holds.
+SELECT id FROM unnest(%(ids)s::bigint[]) AS id
+WHERE pg_try_advisory_lock(727274, (id %% 2147483647)::int);

@@ -1,0 +1,231 @@
+"""Send one batch of digests: one e-mail per (user, entity), exactly once, over one SMTP connection.
+
+Guarantees (see docs/delivery.md):
+- a ledger row becomes 'sent' only after the SMTP server accepted its message, and a row
+  already 'sent' is never sent again (unless a deliberate re-send is asked for);
+- rows are held by PostgreSQL session advisory locks while they are sent, so two runs of
+  the same day at once never send the same row, and a killed worker's locks vanish with it;
+- who receives is decided now: a user who lost access or turned the alert off since the
+  digests were built is skipped;
+- 5xx for one recipient fails that digest only; 4xx and dropped connections are retried
+  with backoff, then left 'deferred' for the task's retry; no SMTP server -> the task fails.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+
+from billing_digest import sql
+from billing_digest.render import Recipient, Renderer
+from billing_digest.smtp import PermanentError, SmtpClient, SmtpSettings, TransientError
+from billing_digest.transform import EMAIL_RE
+
+log = logging.getLogger(__name__)
+
+SENDABLE = ("pending", "deferred")
+
+
+class DeliveryIncomplete(RuntimeError):
+    """Some digests of the batch were deferred (transient SMTP failures): retry the task."""
+
+
+@dataclass(frozen=True)
+class DeliveryOptions:
+    run_id: str = "manual"
+    dry_run: bool = False            # render every message, send nothing, change nothing
+    redirect_to: str | None = None   # send every message to this address; the ledger is not changed
+    resend: bool = False             # deliberately send again digests already sent (recorded)
+    entity_ids: tuple[int, ...] | None = None
+    attempts: int = 3                # per message, on transient failures
+    backoff_seconds: float = 2.0     # doubled after each transient failure
+    max_consecutive_deferred: int = 5  # then stop the batch: the server is struggling
+    chunk_size: int = 200
+
+
+@dataclass
+class BatchReport:
+    digest_date: str
+    batch: int
+    outcomes: Counter[str] = field(default_factory=Counter)
+    smtp_connections: int = 0
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"digest_date": self.digest_date, "batch": self.batch, "outcomes": dict(self.outcomes),
+                "smtp_connections": self.smtp_connections, "seconds": round(self.seconds, 3)}
+
+
+def _ineligible_reason(row: dict[str, Any]) -> str | None:
+    if not row["user_active"]:
+        return "user_inactive"
+    if not row["entity_active"]:
+        return "entity_inactive"
+    if not row["has_access"]:
+        return "access_revoked"
+    if not row["opted_in"]:
+        return "opted_out"
+    if not row["email"] or not EMAIL_RE.fullmatch(row["email"].strip()):
+        return "invalid_email"
+    return None
+
+
+def _chunks(rows: list[tuple[int, int]], size: int) -> Iterator[list[int]]:
+    """Ids in chunks of about ``size``, never splitting one entity's recipients."""
+    chunk: list[int] = []
+    last_entity = None
+    for row_id, entity_id in rows:
+        if len(chunk) >= size and entity_id != last_entity:
+            yield chunk
+            chunk = []
+        chunk.append(row_id)
+        last_entity = entity_id
+    if chunk:
+        yield chunk
+
+
+class BatchSender:
+    """Sends one batch; construct, then :meth:`run`."""
+
+    def __init__(self, conn: psycopg.Connection, smtp: SmtpSettings, renderer: Renderer,
+                 digest_date: dt.date, batch: int, options: DeliveryOptions,
+                 sleep: Callable[[float], None] = time.sleep,
+                 now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)):
+        self.conn, self.smtp_settings, self.renderer = conn, smtp, renderer
+        self.digest_date, self.batch, self.options = digest_date, batch, options
+        self.sleep, self.now = sleep, now
+        self.report = BatchReport(digest_date.isoformat(), batch)
+        self._consecutive_deferred = 0
+        self._envelope_from = renderer.sender_addr
+
+    def _q(self, name: str, **params: Any) -> list[dict[str, Any]]:
+        with self.conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+            cur.execute(sql.load(name), params)
+            return cur.fetchall() if cur.description else []
+
+    def run(self) -> BatchReport:
+        started = time.perf_counter()
+        self.conn.autocommit = True
+        # A 'sent' mark must survive a worker crash, not a PostgreSQL crash: commits need not
+        # wait for the disk (at most the last few hundred ms of marks of a crashed server).
+        self.conn.execute("SET synchronous_commit = off")
+        states = list(SENDABLE) + (["sent", "failed"] if self.options.resend else [])
+        candidates = self._q("ledger/batch_candidates", digest_date=self.digest_date, batch=self.batch,
+                             states=states, entity_ids=list(self.options.entity_ids)
+                             if self.options.entity_ids else None)
+        rows = [(r["id"], r["entity_id"]) for r in candidates]
+        log.info("batch %s of %s: %d digests to consider", self.batch, self.digest_date, len(rows))
+        client = SmtpClient(self.smtp_settings)
+        try:
+            for chunk in _chunks(rows, self.options.chunk_size):
+                self._run_chunk(client, chunk, states)
+                if self._consecutive_deferred >= self.options.max_consecutive_deferred:
+                    self.report.outcomes["stopped_early"] += 1
+                    break
+        finally:
+            client.close()
+            self.report.smtp_connections = client.connections
+            self.report.seconds = time.perf_counter() - started
+        log.info("batch %s of %s done: %s", self.batch, self.digest_date, dict(self.report.outcomes))
+        deferred = self.report.outcomes.get("deferred", 0)
+        if deferred or self.report.outcomes.get("stopped_early"):
+            raise DeliveryIncomplete(
+                f"batch {self.batch} of {self.digest_date}: {deferred} digest(s) deferred after transient "
+                f"SMTP failures; the task retry will send them (nothing already accepted is sent again)")
+        return self.report
+
+    def _run_chunk(self, client: SmtpClient, ids: list[int], states: list[str]) -> None:
+        locked = [r["id"] for r in self._q("ledger/lock_rows", ids=ids)]
+        if len(ids) > len(locked):
+            self.report.outcomes["locked_by_other_run"] += len(ids) - len(locked)
+        if not locked:
+            return
+        try:
+            rows = self._q("ledger/load_locked", ids=locked, states=states,
+                           resend=self.options.resend, run_id=self.options.run_id)
+            if not rows:
+                return
+            entity_ids = sorted({r["entity_id"] for r in rows})
+            payloads = {r["entity_id"]: r["payload"] for r in
+                        self._q("ledger/load_payloads", digest_date=self.digest_date, entity_ids=entity_ids)}
+            status = {(r["entity_id"], r["user_id"]): r for r in self._q(
+                "ledger/recipient_status", entity_ids=[r["entity_id"] for r in rows],
+                user_ids=[r["user_id"] for r in rows])}
+            seen: set[tuple[int, str]] = set()
+            for row in rows:
+                if self._consecutive_deferred >= self.options.max_consecutive_deferred:
+                    return
+                self._deliver_one(client, row, payloads.get(row["entity_id"]),
+                                  status[(row["entity_id"], row["user_id"])], seen)
+        finally:
+            self._q("ledger/unlock_rows", ids=locked)
+
+    def _mark(self, row: dict[str, Any], state: str, reason: str | None, attempts: int = 0) -> None:
+        self.report.outcomes[state if state != "skipped" else f"skipped:{reason}"] += 1
+        if self.options.dry_run or self.options.redirect_to:
+            return
+        self._q("ledger/mark_outcome", id=row["id"], state=state, reason=reason, attempts=attempts,
+                run_id=self.options.run_id)
+
+    def _deliver_one(self, client: SmtpClient, row: dict[str, Any], payload: dict[str, Any] | None,
+                     status: dict[str, Any], seen: set[tuple[int, str]]) -> None:
+        if payload is None:
+            self._mark(row, "skipped", "no_digest")
+            return
+        reason = _ineligible_reason(status)
+        if reason:
+            log.info("skip entity=%s user=%s: %s", row["entity_id"], row["user_id"], reason)
+            self._mark(row, "skipped", reason)
+            return
+        email = status["email"].strip()
+        if (row["entity_id"], email.lower()) in seen:
+            self._mark(row, "skipped", "duplicate_address")
+            return
+        seen.add((row["entity_id"], email.lower()))
+        recipient = Recipient(row["user_id"], status["user_name"] or row["recipient_name"] or "", email)
+        envelope_to = self.options.redirect_to or email
+        message_id, message = self.renderer.message(payload, recipient, self.now(),
+                                                    envelope_to=self.options.redirect_to)
+        if self.options.dry_run:
+            self.report.outcomes["dry_run"] += 1
+            return
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                client.send(self._envelope_from, envelope_to, message)
+            except PermanentError as exc:
+                log.warning("entity=%s user=%s refused permanently: %s", row["entity_id"], row["user_id"], exc)
+                self._consecutive_deferred = 0
+                self._mark(row, "failed", str(exc)[:500], attempts)
+                return
+            except TransientError as exc:
+                if attempts < self.options.attempts:
+                    delay = self.options.backoff_seconds * 2 ** (attempts - 1)
+                    log.warning("entity=%s user=%s transient failure (%s), retry in %.1fs",
+                                row["entity_id"], row["user_id"], exc, delay)
+                    self.sleep(delay)
+                    continue
+                self._consecutive_deferred += 1
+                self._mark(row, "deferred", str(exc)[:500], attempts)
+                return
+            break
+        self._consecutive_deferred = 0
+        if self.options.redirect_to:
+            self.report.outcomes["redirected"] += 1
+            return
+        self._q("ledger/mark_sent", id=row["id"], attempts=attempts, message_id=message_id,
+                sent_to=envelope_to, run_id=self.options.run_id)
+        self.report.outcomes["resent" if row["state"] == "sent" else "sent"] += 1
+
+
+def deliver_batch(conn: psycopg.Connection, smtp: SmtpSettings, renderer: Renderer, digest_date: dt.date,
+                  batch: int, options: DeliveryOptions, **kwargs: Any) -> BatchReport:
+    return BatchSender(conn, smtp, renderer, digest_date, batch, options, **kwargs).run()

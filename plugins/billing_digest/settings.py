@@ -1,0 +1,60 @@
+"""Settings of the digest, with documented defaults.
+
+In Airflow each setting is an Airflow Variable ``billing_digest_<name>`` (so it can also be
+given as the env var ``AIRFLOW_VAR_BILLING_DIGEST_<NAME>``); outside Airflow (demo, tests,
+benchmarks) the env var ``BILLING_DIGEST_<NAME>`` is read. Nothing is read at DAG-parse time.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+
+
+@dataclass(frozen=True)
+class Settings:
+    base_url: str = "https://app.fintera.com.br"
+    sender: str = "Fintera <notificacoes@fintera.com.br>"
+    support_email: str = "suporte@fintera.com.br"
+    # Secret for the one-click unsubscribe token (HMAC). Set it in production.
+    unsubscribe_secret: str = "change-me"
+    unsubscribe_ttl_days: int = 60
+    max_items_per_topic: int = 20
+    max_batches: int = 16
+    min_batch_size: int = 200
+    # SMTP: attempts per message on transient (4xx / dropped connection) failures.
+    smtp_attempts: int = 3
+    smtp_backoff_seconds: float = 2.0
+    # Data-quality bounds checked before anything is sent.
+    max_errors_per_day: int = 500_000
+    # Who is told when a run fails (empty: nobody).
+    alert_email: str = ""
+
+    @classmethod
+    def from_lookup(cls, lookup: Callable[[str], str | None]) -> Settings:
+        """Build from a lookup of ``name -> raw string or None`` (None keeps the default)."""
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = lookup(f.name)
+            if raw is None or raw == "":
+                continue
+            default = f.default
+            if isinstance(default, bool):
+                values[f.name] = str(raw).strip().lower() in {"1", "true", "yes", "on"}
+            elif isinstance(default, int):
+                values[f.name] = int(raw)
+            elif isinstance(default, float):
+                values[f.name] = float(raw)
+            else:
+                values[f.name] = str(raw)
+        return cls(**values)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        return cls.from_lookup(lambda name: env.get(f"BILLING_DIGEST_{name.upper()}"))
+
+    def public(self) -> dict[str, object]:
+        """The settings without secrets, safe to log."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if "secret" not in f.name}

@@ -1,0 +1,169 @@
+"""An SMTP client that tells permanent from transient refusals and reconnects when dropped.
+
+The SMTP provider's ``send_email_smtp`` retries any exception on the same connection and
+cannot tell a 550 from a 451; delivery semantics need both, so this wraps ``smtplib``.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from dataclasses import dataclass, field
+
+
+class SmtpError(Exception):
+    """Base of the classified failures."""
+
+
+class TransientError(SmtpError):
+    """4xx reply or a dropped connection: try again later."""
+
+
+class PermanentError(SmtpError):
+    """5xx reply for this message or recipient: do not try again."""
+
+
+class SmtpUnavailable(SmtpError):
+    """Cannot connect, negotiate TLS or log in: the whole batch must wait (task fails)."""
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str = "localhost"
+    port: int = 25
+    login: str | None = None
+    password: str | None = field(default=None, repr=False)
+    use_ssl: bool = False          # implicit TLS (SMTPS, usually port 465)
+    use_starttls: bool = False     # STARTTLS after connecting (usually port 587)
+    timeout: float = 30.0
+    ca_file: str | None = None     # trust this CA (self-signed servers, tests)
+    verify_tls: bool = True
+
+    def describe(self) -> str:
+        tls = "ssl" if self.use_ssl else ("starttls" if self.use_starttls else "plain")
+        return f"{self.host}:{self.port} ({tls}{', login ' + self.login if self.login else ''})"
+
+
+def _reply(exc: smtplib.SMTPResponseException) -> str:
+    text = exc.smtp_error.decode("utf-8", "replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
+    return f"{exc.smtp_code} {text}".strip()
+
+
+def _classify(code: int, reply: str) -> SmtpError:
+    return PermanentError(reply) if 500 <= code < 600 else TransientError(reply)
+
+
+class SmtpClient:
+    """One SMTP connection, opened lazily and re-opened after a drop. Use as a context manager."""
+
+    def __init__(self, settings: SmtpSettings):
+        self.settings = settings
+        self._smtp: smtplib.SMTP | None = None
+        self.connections = 0
+
+    def _tls_context(self) -> ssl.SSLContext:
+        ctx = ssl.create_default_context(cafile=self.settings.ca_file)
+        if not self.settings.verify_tls:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+
+    def connect(self) -> None:
+        s = self.settings
+        try:
+            if s.use_ssl:
+                smtp: smtplib.SMTP = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=self._tls_context())
+            else:
+                smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+            if s.use_starttls and not s.use_ssl:
+                smtp.starttls(context=self._tls_context())
+            if s.login:
+                smtp.login(s.login, s.password or "")
+        except smtplib.SMTPAuthenticationError as exc:
+            raise SmtpUnavailable(f"SMTP server {s.describe()} refused the login: {_reply(exc)}") from None
+        except smtplib.SMTPNotSupportedError as exc:
+            raise SmtpUnavailable(f"SMTP server {s.describe()} does not support {exc}") from None
+        except (OSError, smtplib.SMTPException, ssl.SSLError) as exc:
+            raise SmtpUnavailable(f"cannot connect to SMTP server {s.describe()}: "
+                                  f"{type(exc).__name__}: {exc}") from None
+        self._smtp = smtp
+        self.connections += 1
+
+    def close(self) -> None:
+        if self._smtp is not None:
+            try:
+                self._smtp.quit()
+            except (OSError, smtplib.SMTPException):
+                self._smtp.close()
+            self._smtp = None
+
+    def __enter__(self) -> SmtpClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def send(self, envelope_from: str, envelope_to: str, message: bytes) -> None:
+        """Returns when the server accepted the message; raises a classified SmtpError otherwise."""
+        if self._smtp is None:
+            self.connect()
+        assert self._smtp is not None
+        try:
+            self._smtp.sendmail(envelope_from, [envelope_to], message)
+        except smtplib.SMTPRecipientsRefused as exc:
+            code, text = exc.recipients.get(envelope_to, (550, b"recipient refused"))
+            raise _classify(code, f"{code} {text.decode('utf-8', 'replace')}") from None
+        except smtplib.SMTPServerDisconnected as exc:
+            self._drop()
+            raise TransientError(f"connection lost: {exc}") from None
+        except smtplib.SMTPResponseException as exc:
+            if exc.smtp_code in (421,):  # server closes the connection after 421
+                self._drop()
+            else:
+                self._reset()
+            raise _classify(exc.smtp_code, _reply(exc)) from None
+        except (OSError, smtplib.SMTPException) as exc:
+            self._drop()
+            raise TransientError(f"connection error: {type(exc).__name__}: {exc}") from None
+
+    def _reset(self) -> None:
+        try:
+            assert self._smtp is not None
+            self._smtp.rset()
+        except (OSError, smtplib.SMTPException, AssertionError):
+            self._drop()
+
+    def _drop(self) -> None:
+        if self._smtp is not None:
+            try:
+                self._smtp.close()
+            except OSError:
+                pass
+        self._smtp = None
+
+
+def from_connection_fields(host: str | None, port: int | None, login: str | None, password: str | None,
+                           extra: dict[str, object]) -> SmtpSettings:
+    """Settings from an Airflow ``smtp`` connection, with the SMTP provider's meaning of its extras:
+    implicit SSL unless ``disable_ssl``; STARTTLS unless ``disable_tls``; ``timeout``;
+    ``ssl_context`` = "none" turns certificate checks off; ``ca_file`` (ours) trusts a CA file."""
+    def flag(name: str) -> bool:
+        value = extra.get(name, False)
+        return value if isinstance(value, bool) else str(value).strip().lower() in {"1", "true", "yes"}
+
+    use_ssl = not flag("disable_ssl")
+    return SmtpSettings(
+        host=host or "localhost",
+        port=int(port or (465 if use_ssl else 25)),
+        login=login or None,
+        password=password or None,
+        use_ssl=use_ssl,
+        use_starttls=not use_ssl and not flag("disable_tls"),
+        timeout=float(extra.get("timeout", 30)),  # type: ignore[arg-type]
+        ca_file=str(extra["ca_file"]) if extra.get("ca_file") else None,
+        verify_tls=str(extra.get("ssl_context", "default")).lower() != "none",
+    )
+
+
+__all__ = ["PermanentError", "SmtpClient", "SmtpSettings", "SmtpUnavailable", "TransientError",
+           "from_connection_fields"]

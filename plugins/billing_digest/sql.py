@@ -1,0 +1,32 @@
+"""Load the SQL files under ``include/sql`` (one statement per file, values bound by the driver)."""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+import psycopg
+
+
+def include_dir() -> Path:
+    """``include/`` of the project (overridable with BILLING_DIGEST_INCLUDE_DIR)."""
+    override = os.environ.get("BILLING_DIGEST_INCLUDE_DIR")
+    if override:
+        return Path(override)
+    return Path(__file__).resolve().parents[2] / "include"
+
+
+@functools.cache
+def load(name: str) -> str:
+    """Text of ``include/sql/<name>.sql``, e.g. ``load("extract/recipients")``."""
+    return (include_dir() / "sql" / f"{name}.sql").read_text(encoding="utf-8")
+
+
+def apply_schema(conn: psycopg.Connection) -> None:
+    """Run every DDL file of ``include/sql/schema`` in name order (they are idempotent)."""
+    with conn.transaction():
+        # Serialise concurrent starts (two workers creating the schema at once).
+        conn.execute("SELECT pg_advisory_xact_lock(727274, 1)")
+        for path in sorted((include_dir() / "sql" / "schema").glob("*.sql")):
+            conn.execute(path.read_text(encoding="utf-8"))

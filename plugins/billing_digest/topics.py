@@ -1,0 +1,40 @@
+"""The three topics of a digest, in the order the e-mail shows them, and the steps of each."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Topic:
+    code: str
+    title: str
+    steps: tuple[str, ...]
+
+
+TOPICS: tuple[Topic, ...] = (
+    Topic("nfse", "Nota Fiscal", ("nfse",)),
+    Topic("boleto", "Cobrança (Boleto Bancário)", ("boleto",)),
+    Topic("notification", "Notificação ao cliente", ("charge_email", "overdue_email")),
+)
+TOPIC_BY_CODE = {t.code: t for t in TOPICS}
+TOPIC_ORDER = {t.code: i for i, t in enumerate(TOPICS)}
+STEP_TOPIC = {step: t.code for t in TOPICS for step in t.steps}
+
+# Steps the product runs that the digest does not report (no topic for them).
+STEPS_NOT_IN_DIGEST = frozenset({"mark_billed"})
+# Statuses of a failed attempt; any other non-success, non-pending status is bad data.
+FAILED_STATUSES = frozenset({"failed", "rejected"})
+
+# What the recipient reads when a step did not happen at all (kind = 'missing').
+MISSING_STEP_MESSAGES = {
+    "nfse": "NFS-e não emitida no dia esperado.",
+    "boleto": "Boleto não emitido para a cobrança.",
+    "charge_email": "Cliente não notificado sobre a cobrança.",
+}
+STEP_LABELS = {
+    "nfse": "Emissão da NFS-e",
+    "boleto": "Emissão do boleto",
+    "charge_email": "E-mail de cobrança",
+    "overdue_email": "E-mail de inadimplência",
+}

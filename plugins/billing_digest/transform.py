@@ -1,0 +1,256 @@
+"""Pure pandas transforms: staged errors -> per-entity digests -> one digest per (user, entity).
+
+No I/O here: the functions take and return DataFrames and plain dicts, so they are tested
+without a database. Bad rows are never dropped silently: each is counted under a reason
+in :class:`Problems` and, where it can still be shown safely, shown with a placeholder.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+import pandas as pd
+
+from billing_digest.topics import (
+    FAILED_STATUSES,
+    MISSING_STEP_MESSAGES,
+    STEP_TOPIC,
+    STEPS_NOT_IN_DIGEST,
+    TOPIC_BY_CODE,
+    TOPIC_ORDER,
+    TOPICS,
+)
+
+MAX_MESSAGE_CHARS = 500
+TRUNCATION_MARK = " […]"
+CUSTOMER_PLACEHOLDER = "Cliente não informado"
+MESSAGE_PLACEHOLDER = "Erro sem mensagem informada pelo sistema de origem."
+_CONTROL = r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff]+"
+# Deliberately strict: one mailbox, no display name, no spaces, quotes, commas or brackets.
+EMAIL_RE = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+                      r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+")
+_PATH_RE = re.compile(r"/[A-Za-z0-9/_\-.~%?=&]*")
+_CENT = Decimal("0.01")
+
+
+@dataclass
+class Problems:
+    """Bad-input counts by reason, with a few example keys per reason for the log."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    examples: dict[str, list[str]] = field(default_factory=dict)
+
+    def add(self, reason: str, keys: pd.Series | list[Any], limit: int = 5) -> None:
+        keys = list(keys)
+        if not keys:
+            return
+        self.counts[reason] += len(keys)
+        bucket = self.examples.setdefault(reason, [])
+        bucket.extend(str(k) for k in keys[: max(0, limit - len(bucket))])
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(sorted(self.counts.items()))
+
+
+def clean_text(series: pd.Series, max_chars: int | None = None) -> pd.Series:
+    """Control characters to one space, trimmed; longer than ``max_chars`` cut with a marker."""
+    s = series.astype("string").str.replace(_CONTROL, " ", regex=True).str.strip()
+    s = s.str.encode("utf-8", errors="replace").str.decode("utf-8", errors="replace")
+    if max_chars is not None:
+        long = s.str.len() > max_chars
+        cut = max_chars - len(TRUNCATION_MARK)
+        s = s.where(~long, s.str.slice(0, cut).str.rstrip() + TRUNCATION_MARK)
+    return s.replace("", pd.NA)
+
+
+def _to_cents(value: Any) -> tuple[str | None, bool]:
+    """(amount rounded to cents as a string or None, whether it had to be rounded or was bad)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return None, False
+    try:
+        d = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None, True
+    if not d.is_finite():
+        return None, True
+    q = d.quantize(_CENT, rounding=ROUND_HALF_UP)
+    return str(q), q != d
+
+
+def prepare_errors(errors: pd.DataFrame, problems: Problems) -> pd.DataFrame:
+    """Validate and normalise staged errors; returns the rows that go into digests, with ``topic``.
+
+    Dropped (counted, not shown): rows whose invoice is unknown (no entity to route to),
+    unknown steps or statuses, steps the digest does not cover. Shown with a placeholder
+    (counted): missing customer, message, amount or invoice path; over-precise amounts.
+    """
+    df = errors.copy()
+    key = df["invoice_id"].astype("string") + ":" + df["step"].astype("string")
+
+    unroutable = df["entity_id"].isna()
+    problems.add("unknown_invoice", key[unroutable])
+
+    known_step = df["step"].isin(STEP_TOPIC)
+    not_in_digest = df["step"].isin(STEPS_NOT_IN_DIGEST) & ~unroutable
+    problems.add("step_not_in_digest", key[not_in_digest])
+    unknown_step = ~known_step & ~df["step"].isin(STEPS_NOT_IN_DIGEST) & ~unroutable
+    problems.add("unknown_step", key[unknown_step])
+
+    failed = df["kind"].eq("failed")
+    unknown_status = failed & ~df["status"].isin(FAILED_STATUSES) & known_step & ~unroutable
+    problems.add("unknown_status", key[unknown_status])
+
+    keep = ~unroutable & known_step & ~unknown_status
+    df = df[keep].copy()
+    key = key[keep]
+    df["entity_id"] = df["entity_id"].astype("int64")
+    df["topic"] = df["step"].map(STEP_TOPIC)
+
+    customer = clean_text(df["customer_name"], 200)
+    problems.add("missing_customer", key[customer.isna()])
+    df["customer_name"] = customer.fillna(CUSTOMER_PLACEHOLDER)
+
+    message = clean_text(df["error_message"], MAX_MESSAGE_CHARS)
+    missing_text = df["step"].map(MISSING_STEP_MESSAGES)
+    no_message = message.isna() & df["kind"].eq("failed")
+    problems.add("missing_message", key[no_message])
+    problems.add("long_message_truncated",
+                 key[df["error_message"].astype("string").str.len().fillna(0) > MAX_MESSAGE_CHARS])
+    message = message.where(~(message.isna() & df["kind"].eq("missing")), missing_text)
+    df["error_message"] = message.fillna(MESSAGE_PLACEHOLDER)
+    df["error_code"] = clean_text(df["error_code"], 40)
+
+    cents = [_to_cents(v) for v in df["amount"].tolist()]
+    df["amount"] = [c[0] for c in cents]
+    rounded = pd.Series([c[1] for c in cents], index=df.index, dtype=bool)
+    problems.add("amount_rounded", key[rounded & df["amount"].notna()])
+    problems.add("missing_amount", key[df["amount"].isna()])
+
+    path = df["invoice_path"].astype("string").str.strip()
+    valid_path = path.fillna("").str.fullmatch(_PATH_RE) & ~path.fillna("").str.startswith("//")
+    problems.add("missing_invoice_path", key[~valid_path])
+    fallback = "/faturamento/faturamentos/" + df["invoice_id"].astype("string")
+    df["invoice_path"] = path.where(valid_path, fallback)
+
+    df["invoice_number"] = clean_text(df["invoice_number"], 60).fillna("#" + df["invoice_id"].astype("string"))
+    df["entity_name"] = clean_text(df["entity_name"], 200).fillna("Empresa " + df["entity_id"].astype("string"))
+    df["billing_type"] = df["billing_type"].where(df["billing_type"].isin(["manual", "automatic"]), None)
+    df["attempts"] = pd.to_numeric(df["attempts"], errors="coerce").fillna(0).astype("int64")
+    return df
+
+
+def build_entity_digests(
+    errors: pd.DataFrame, digest_date: dt.date, max_items: int
+) -> dict[int, dict[str, Any]]:
+    """One payload per entity: its topics in order, each with its total and first ``max_items``."""
+    if errors.empty:
+        return {}
+    df = errors.assign(
+        _topic_order=errors["topic"].map(TOPIC_ORDER),
+        _amount=pd.to_numeric(errors["amount"], errors="coerce"),
+    ).sort_values(
+        ["entity_id", "_topic_order", "_amount", "customer_name", "invoice_id"],
+        ascending=[True, True, False, True, True],
+        na_position="last",
+    )
+    totals = df.groupby(["entity_id", "topic"], sort=False).size()
+    shown = df.groupby(["entity_id", "topic"], sort=False).head(max_items)
+    entities = df.drop_duplicates("entity_id")[["entity_id", "entity_name", "entity_cnpj"]]
+
+    payloads: dict[int, dict[str, Any]] = {}
+    for row in entities.itertuples(index=False):
+        payloads[int(row.entity_id)] = {
+            "digest_date": digest_date.isoformat(),
+            "entity": {"id": int(row.entity_id), "name": row.entity_name,
+                       "cnpj": None if pd.isna(row.entity_cnpj) else str(row.entity_cnpj)},
+            "total": 0,
+            "topics": [],
+        }
+    columns = ["entity_id", "topic", "invoice_id", "invoice_number", "customer_name", "amount",
+               "billing_date", "billing_type", "step", "kind", "status", "error_code",
+               "error_message", "attempts", "invoice_path"]
+    current: tuple[int, str] | None = None
+    items: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        if current is None:
+            return
+        entity_id, topic = current
+        total = int(totals[(entity_id, topic)])
+        payload = payloads[entity_id]
+        payload["topics"].append({
+            "code": topic, "title": TOPIC_BY_CODE[topic].title, "total": total,
+            "items": items, "more": total - len(items),
+        })
+        payload["total"] += total
+
+    for r in shown[columns].itertuples(index=False):
+        k = (int(r.entity_id), r.topic)
+        if k != current:
+            flush()
+            current, items = k, []
+        items.append({
+            "invoice_id": int(r.invoice_id),
+            "number": r.invoice_number,
+            "customer": r.customer_name,
+            "amount": r.amount,
+            "billing_date": None if pd.isna(r.billing_date) else pd.Timestamp(r.billing_date).date().isoformat(),
+            "billing_type": r.billing_type,
+            "step": r.step,
+            "kind": r.kind,
+            "status": None if pd.isna(r.status) else r.status,
+            "code": None if pd.isna(r.error_code) else r.error_code,
+            "message": r.error_message,
+            "attempts": int(r.attempts),
+            "path": r.invoice_path,
+        })
+    flush()
+    return payloads
+
+
+def topic_counts(errors: pd.DataFrame) -> dict[str, int]:
+    """Errors per topic, in topic order, zeros included."""
+    counts = errors["topic"].value_counts() if not errors.empty else pd.Series(dtype="int64")
+    return {t.code: int(counts.get(t.code, 0)) for t in TOPICS}
+
+
+def clean_recipients(recipients: pd.DataFrame, problems: Problems) -> pd.DataFrame:
+    """Recipients of each entity with ``skip_reason`` set where no e-mail may be sent.
+
+    Names lose control characters (no header injection); addresses must be one plain
+    mailbox; the same address twice for one entity (two users sharing it) gets one e-mail.
+    """
+    df = recipients.copy()
+    df["user_name"] = clean_text(df["user_name"], 120).fillna("")
+    email = df["email"].astype("string").str.strip()
+    valid = email.fillna("").str.fullmatch(EMAIL_RE)
+    df["email"] = email
+    df["skip_reason"] = pd.Series(pd.NA, index=df.index, dtype="string")
+    df.loc[~valid, "skip_reason"] = "invalid_email"
+    problems.add("invalid_email", df.loc[~valid, "user_id"])
+
+    df = df.sort_values(["entity_id", "user_id"])
+    lowered = df["email"].str.lower()
+    dup = valid.reindex(df.index) & pd.DataFrame({"e": df["entity_id"], "m": lowered}).duplicated()
+    df.loc[dup, "skip_reason"] = "duplicate_address"
+    problems.add("duplicate_address", df.loc[dup, "user_id"])
+    return df.reset_index(drop=True)
+
+
+def assign_batches(digests: pd.DataFrame, max_batches: int, min_batch_size: int) -> pd.Series:
+    """Batch number per digest: at most ``max_batches`` batches of whole entities, in entity order."""
+    if digests.empty:
+        return pd.Series(dtype="int64")
+    n = len(digests)
+    n_batches = max(1, min(max_batches, math.ceil(n / max(1, min_batch_size))))
+    per_batch = math.ceil(n / n_batches)
+    order = digests.sort_values(["entity_id", "user_id"])
+    # Rank of the entity's first digest decides its batch, so an entity never straddles two.
+    first_pos = pd.Series(range(n), index=order.index).groupby(order["entity_id"]).transform("min")
+    return (first_pos // per_batch).clip(upper=n_batches - 1).astype("int64").reindex(digests.index)
