@@ -72,7 +72,7 @@ class Sink:
             n = self.data_count
         if self.faults.drop_after is not None and n == self.faults.drop_after + 1:
             self.faults.drop_after = None
-            session.transport.close()  # type: ignore[union-attr]
+            server.transport.close()  # type: ignore[union-attr]
             return "421 dropped"  # never reaches the client: the transport is gone
         if self.faults.on_data:
             reply = self.faults.on_data(envelope)
@@ -105,7 +105,7 @@ class SmtpSink:
 
                 ok = isinstance(data, LoginPassword) and data.login.decode() == user \
                     and data.password.decode() == password
-                return AuthResult(success=ok)
+                return AuthResult(success=ok, handled=False)  # False: the server replies 535
 
             kwargs.update(authenticator=authenticator, auth_require_tls=False)
         kwargs.update(controller_kwargs)

@@ -50,19 +50,21 @@ def pg_server() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def template_dsn(pg_server: str) -> str:
-    """A database with the schema applied, cloned for each test (fast, isolated)."""
+def template_db(pg_server: str) -> Iterator[str]:
+    """Name of a database with the schema applied, cloned for each test (fast, isolated)."""
     name = f"{TEMPLATE_DB}_{os.getpid()}"
     dsn = embedded_pg.ensure_database(pg_server, name, recreate=True)
     with psycopg.connect(dsn) as conn:
         bd_sql.apply_schema(conn)
-    return dsn
+    yield name
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
-def db_dsn(pg_server: str, template_dsn: str) -> Iterator[str]:
+def db_dsn(pg_server: str, template_db: str) -> Iterator[str]:
     name = f"bd_test_{uuid.uuid4().hex[:10]}"
-    template = template_dsn.rsplit("/", 1)[1].split("?")[0]
+    template = template_db
     with psycopg.connect(pg_server, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     yield embedded_pg.with_database(pg_server, name)

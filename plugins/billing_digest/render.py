@@ -142,7 +142,7 @@ class Renderer:
         self.text = self.env.get_template("digest.txt.j2")
         self.topics_text = self.env.get_template("_topics.txt.j2")
         self.subject = self.env.get_template("subject.txt.j2")
-        self._views: dict[tuple[str, int], dict[str, Any]] = {}
+        self._views: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
         self._cache_size = cache_size
 
     # -- links -------------------------------------------------------------------------
@@ -163,10 +163,12 @@ class Renderer:
     # -- view --------------------------------------------------------------------------
     def entity_view(self, payload: dict[str, Any]) -> dict[str, Any]:
         """Everything recipients of one entity share, formatted once."""
-        key = (payload["digest_date"], int(payload["entity"]["id"]))
-        view = self._views.get(key)
-        if view is not None:
-            return view
+        # Keyed by the payload object itself (kept alive in the cache): recipients of an entity
+        # share one payload object, and a changed payload is a new object, never a stale hit.
+        key = id(payload)
+        cached = self._views.get(key)
+        if cached is not None and cached[0] is payload:
+            return cached[1]
         entity = payload["entity"]
         date = date_br(payload["digest_date"])
         topics = []
@@ -202,7 +204,7 @@ class Renderer:
         view["topics_text_qp"] = mime.qp(view["topics_text"])
         if len(self._views) >= self._cache_size:
             self._views.pop(next(iter(self._views)))
-        self._views[key] = view
+        self._views[key] = (payload, view)
         return view
 
     def _context(self, view: dict[str, Any], recipient: Recipient, now: dt.datetime) -> dict[str, Any]:

@@ -199,7 +199,7 @@ def build_entity_digests(
             "invoice_id": int(r.invoice_id),
             "number": r.invoice_number,
             "customer": r.customer_name,
-            "amount": r.amount,
+            "amount": None if pd.isna(r.amount) else str(r.amount),
             "billing_date": None if pd.isna(r.billing_date) else pd.Timestamp(r.billing_date).date().isoformat(),
             "billing_type": r.billing_type,
             "step": r.step,
