@@ -11,13 +11,14 @@ import textwrap
 import threading
 import time
 
+from conftest import ROOT
+
 from billing_digest import extract, stage
 from billing_digest.deliver import DeliveryOptions, deliver_batch
 from billing_digest.render import Renderer
 from billing_digest.settings import Settings
 from billing_digest.smtp import SmtpSettings
 from billing_digest.window import window_for_date
-from conftest import ROOT
 from tests.world import local
 
 DAY = dt.date(2026, 11, 27)
