@@ -74,8 +74,9 @@ def _failure_alert(context: dict) -> None:
         "retry_delay": dt.timedelta(minutes=2),
         "retry_exponential_backoff": True,
         "max_retry_delay": dt.timedelta(minutes=20),
+        # Per task, after its last retry, so the alert carries the task's own error.
+        "on_failure_callback": _failure_alert,
     },
-    on_failure_callback=_failure_alert,
 )
 def billing_error_digest() -> None:
     @task
@@ -90,7 +91,7 @@ def billing_error_digest() -> None:
         with airflow_glue.billing_db() as conn:
             return extract.stage_errors(conn, window)
 
-    @task
+    @task(retries=0)  # bad data does not fix itself by retrying: fail at once, loudly
     def check_quality(staged: dict) -> dict:
         from billing_digest import airflow_glue, quality
 

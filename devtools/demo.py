@@ -58,14 +58,14 @@ def report(dsn: str, received: int) -> None:
     print()
     print(f"Billing error digest for {DEMO_DATE:%d/%m/%Y} (window {window.start:%d/%m %H:%M} to "
           f"{window.end:%d/%m %H:%M}, America/Sao_Paulo)")
-    print(f"  entities with errors        {entities:>8,}")
-    for topic in TOPICS:
-        print(f"  errors: {topic.title:<27}{by_topic.get(topic.code, 0):>8,}")
-    print(f"  digests (user x entity)     {digests:>8,}")
-    for state in ("sent", "failed", "deferred", "pending", "skipped"):
-        if ledger.get(state):
-            print(f"  ledger: {state:<19}{ledger[state]:>8,}")
-    print(f"  e-mails sent by this run    {received:>8,}")
+    rows = [("entities with errors", entities)]
+    rows += [(f"errors: {topic.title}", by_topic.get(topic.code, 0)) for topic in TOPICS]
+    rows += [("digests (user x entity)", digests)]
+    rows += [(f"ledger: {state}", ledger[state]) for state in ("sent", "failed", "deferred", "pending", "skipped")
+             if ledger.get(state)]
+    rows += [("e-mails sent by this run", received)]
+    for label, n in rows:
+        print(f"  {label:<38}{n:>8,}")
     outbox = DEMO / "outbox"
     files = len(list(outbox.glob("*.eml"))) if outbox.exists() else 0
     print()

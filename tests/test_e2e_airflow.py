@@ -121,3 +121,14 @@ def test_manual_run_parameters_dry_run_and_entity_filter(airflow_env, scenario, 
     conf = {"entity_ids": [scenario["beta"]], "digest_date": "2026-11-27"}
     assert airflow_env().test(logical_date=RUN_AFTER, run_conf=conf).state == "success"
     assert sorted(m.rcpt_tos[0] for m in smtp_sink.messages) == ["ana@acme.com.br", "caio@beta.com.br"]
+
+
+def test_a_failed_run_alerts_the_data_team_and_sends_no_digest(airflow_env, scenario, smtp_sink, monkeypatch):
+    monkeypatch.setenv("BILLING_DIGEST_MAX_ERRORS_PER_DAY", "2")  # the day has 5: the quality check fails
+    monkeypatch.setenv("BILLING_DIGEST_ALERT_EMAIL", "dados@fintera.com.br")
+    run = airflow_env().test(logical_date=RUN_AFTER)
+    assert run.state == "failed"
+    assert [m.rcpt_tos for m in smtp_sink.messages] == [["dados@fintera.com.br"]]
+    alert = smtp_sink.messages[0].message
+    assert "failed in task check_quality" in alert["Subject"]
+    assert "above the sane bound of 2" in alert.get_content()

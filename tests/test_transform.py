@@ -50,7 +50,7 @@ def test_missing_fields_get_placeholders_and_are_counted():
     assert df.loc[1, "error_message"] == transform.MESSAGE_PLACEHOLDER
     assert pd.isna(df.loc[1, "amount"])
     assert df.loc[1, "invoice_path"] == "/faturamento/faturamentos/1"
-    assert df.loc[2, "error_message"] == "Boleto não emitido para a cobrança."
+    assert df.loc[2, "error_message"] == "Nenhum boleto registrado para esta cobrança."
     assert df.loc[3, "invoice_path"] == "/faturamento/faturamentos/3"  # no foreign hosts in links
     assert problems.counts["missing_customer"] == 1
     assert problems.counts["missing_message"] == 1

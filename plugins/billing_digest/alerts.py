@@ -19,7 +19,7 @@ def failure_message(sender: str, to: str, context: dict[str, Any]) -> EmailMessa
     dag_run = context.get("dag_run")
     run_id = getattr(dag_run, "run_id", context.get("run_id", "?"))
     task_id = getattr(ti, "task_id", "?")
-    exception = context.get("exception")
+    exception = context.get("exception") or context.get("reason")
     msg = EmailMessage()
     msg["From"], msg["To"] = sender, to
     msg["Subject"] = f"[billing_error_digest] run {run_id} failed in task {task_id}"
@@ -28,7 +28,7 @@ def failure_message(sender: str, to: str, context: dict[str, Any]) -> EmailMessa
     msg["Auto-Submitted"] = "auto-generated"
     msg.set_content(
         f"DAG billing_error_digest, run {run_id}, task {task_id} failed.\n\n"
-        f"Error: {type(exception).__name__ if exception else '?'}: {exception}\n\n"
+        f"Error: {type(exception).__name__}: {exception}\n\n"
         "Digests already accepted by the SMTP server are recorded as sent and will not be sent again;\n"
         "clear the failed task (or re-run the day) once the cause is fixed.\n")
     return msg

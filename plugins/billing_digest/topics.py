@@ -28,9 +28,9 @@ FAILED_STATUSES = frozenset({"failed", "rejected"})
 
 # What the recipient reads when a step did not happen at all (kind = 'missing').
 MISSING_STEP_MESSAGES = {
-    "nfse": "NFS-e não emitida no dia esperado.",
-    "boleto": "Boleto não emitido para a cobrança.",
-    "charge_email": "Cliente não notificado sobre a cobrança.",
+    "nfse": "Nenhuma emissão registrada no dia do faturamento.",
+    "boleto": "Nenhum boleto registrado para esta cobrança.",
+    "charge_email": "Nenhum e-mail de cobrança enviado ao cliente.",
 }
 STEP_LABELS = {
     "nfse": "Emissão da NFS-e",
