@@ -22,7 +22,7 @@ demo: venv
 
 ## Lint (ruff, Airflow AIR rules included) then the whole test suite.
 lint: venv
-	$(BIN)/ruff check dags plugins devtools tests bench
+	$(BIN)/ruff check dags plugins devtools tests $(wildcard bench)
 
 test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

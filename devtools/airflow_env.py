@@ -33,6 +33,8 @@ def airflow_env(airflow_home: Path, dsn: str, smtp_port: int, **extra: str) -> d
         "AIRFLOW_CONN_BILLING_DB": json.dumps(embedded_pg.airflow_connection(dsn)),
         "AIRFLOW_CONN_BILLING_SMTP": json.dumps(smtp_sink.airflow_connection(smtp_port)),
         "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT), env.get("PYTHONPATH", "")]),
+        # `airflow standalone` starts its parts as `airflow ...`: this venv's must come first.
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),
     })
     env.setdefault("BILLING_DIGEST_BASE_URL", "https://app.fintera.com.br")
     env.update(extra)
