@@ -1,0 +1,161 @@
+"""A real Airflow 3.3 on this machine: `airflow standalone` (api-server, scheduler, dag-processor,
+triggerer; LocalExecutor by default) with its metadata in the embedded PostgreSQL.
+
+Used by `make airflow` (the UI on http://localhost:8080), the backfill and Celery tests and the
+benchmarks. ``python -m devtools.airflow_local`` seeds the demo data, starts an SMTP sink and
+Airflow, prints the admin password and waits.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from devtools import embedded_pg
+from devtools.airflow_env import DEMO, airflow_env
+from devtools.smtp_sink import free_port
+
+SIMPLE_AUTH_PASSWORDS = "simple_auth_manager_passwords.json.generated"
+
+
+class LocalAirflow:
+    """Start with ``with LocalAirflow(...) as af:``; ``af.cli([...])`` runs the CLI against it."""
+
+    def __init__(self, home: Path, billing_dsn: str, smtp_port: int, port: int = 8080,
+                 executor: str = "LocalExecutor", metadata_dsn: str | None = None,
+                 command: tuple[str, ...] = ("standalone",), extra_env: dict[str, str] | None = None):
+        self.home, self.port = home, port
+        home.mkdir(parents=True, exist_ok=True)
+        if metadata_dsn is None:
+            server = embedded_pg.start(DEMO / "pg", keep_running=True)
+            metadata_dsn = embedded_pg.ensure_database(server, f"airflow_{home.name}".replace("-", "_"))
+        secret_file = home / "jwt_secret"
+        if not secret_file.exists():
+            secret_file.write_text(secrets.token_urlsafe(32))
+        self.env = airflow_env(home, billing_dsn, smtp_port, **{
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": sqlalchemy_url(metadata_dsn),
+            "AIRFLOW__CORE__EXECUTOR": executor,
+            "AIRFLOW__API__PORT": str(port),
+            # Log servers of the scheduler/worker and the triggerer (defaults 8793/8794) on free ports,
+            # so several instances (tests, benchmarks, `make airflow`) can run side by side.
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+            "AIRFLOW__API__BASE_URL": f"http://localhost:{port}",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://localhost:{port}/execution/",
+            "AIRFLOW__API_AUTH__JWT_SECRET": secret_file.read_text(),
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
+            "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
+            "AIRFLOW__CORE__PARALLELISM": "8",
+            **(extra_env or {}),
+        })
+        self.command = command
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def cli(self, args: list[str], check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "airflow", *args], env=self.env, check=check,
+                              capture_output=True, text=True)
+
+    def start(self, timeout: float = 180) -> LocalAirflow:
+        migrate = self.cli(["db", "migrate"], check=False)
+        if migrate.returncode:
+            raise RuntimeError(f"airflow db migrate failed:\n{migrate.stdout[-3000:]}{migrate.stderr[-3000:]}")
+        log = (self.home / "airflow.log").open("ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "airflow", *self.command], env=self.env,
+                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"airflow {' '.join(self.command)} exited; see {self.home / 'airflow.log'}")
+            if self.healthy():
+                return self
+            time.sleep(1)
+        self.stop()
+        raise TimeoutError(f"Airflow not healthy after {timeout}s; see {self.home / 'airflow.log'}")
+
+    def healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/api/v2/monitor/health", timeout=2) as r:
+                health = json.load(r)
+        except OSError:
+            return False
+        return all(health.get(part, {}).get("status") == "healthy" for part in ("metadatabase", "scheduler"))
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+
+    def __enter__(self) -> LocalAirflow:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def admin_password(self) -> str:
+        path = self.home / SIMPLE_AUTH_PASSWORDS
+        return json.loads(path.read_text()).get("admin", "?") if path.exists() else "?"
+
+    def runs(self, dag_id: str) -> list[dict[str, Any]]:
+        out = self.cli(["dags", "list-runs", dag_id, "-o", "json"], check=False).stdout
+        for line in out.splitlines():  # log lines may come first
+            if line.startswith("[{") or line.strip() == "[]":
+                return json.loads(line)
+        return []
+
+    def wait_for_runs(self, dag_id: str, count: int, timeout: float = 600) -> list[dict[str, Any]]:
+        """Wait until ``count`` runs of ``dag_id`` have finished (success or failed)."""
+        deadline = time.monotonic() + timeout
+        runs: list[dict[str, Any]] = []
+        while time.monotonic() < deadline:
+            runs = self.runs(dag_id)
+            done = [r for r in runs if r.get("state") in ("success", "failed")]
+            if len(done) >= count and len(done) == len(runs):
+                return runs
+            time.sleep(2)
+        raise TimeoutError(f"{dag_id}: runs not finished after {timeout}s: {runs}")
+
+
+def sqlalchemy_url(dsn: str) -> str:
+    """A libpq URI as SQLAlchemy wants it, with the psycopg 3 driver."""
+    return dsn.replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+def main() -> None:
+    from devtools.airflow_env import billing_dsn
+    from devtools.demo import seed
+    from devtools.smtp_sink import SmtpSink
+
+    dsn = billing_dsn()
+    seed(dsn)
+    with SmtpSink(outbox=DEMO / "outbox-ui") as sink:
+        af = LocalAirflow(DEMO / "airflow-ui", dsn, sink.port, port=int(os.environ.get("AIRFLOW_PORT", "8080")))
+        print(f"- SMTP sink: 127.0.0.1:{sink.port} -> {DEMO / 'outbox-ui'}")
+        print("- starting Airflow (api-server, scheduler, dag-processor, triggerer; LocalExecutor) ...")
+        with af:
+            print(f"\nAirflow UI: http://localhost:{af.port}  user: admin  password: admin")
+            print("DAG: billing_error_digest (unpause it, or Trigger with parameters).")
+            print(f"Digest preview: http://localhost:{af.port}/billing-digest/  ·  logs: {af.home / 'airflow.log'}")
+            print("Ctrl-C stops everything.")
+            try:
+                while af.proc and af.proc.poll() is None:
+                    time.sleep(1)
+            except KeyboardInterrupt:
+                print("\nstopping ...")
+
+
+if __name__ == "__main__":
+    main()
