@@ -31,7 +31,9 @@ class LocalAirflow:
 
     def __init__(self, home: Path, billing_dsn: str, smtp_port: int, port: int = 8080,
                  executor: str = "LocalExecutor", metadata_dsn: str | None = None,
-                 command: tuple[str, ...] = ("standalone",), extra_env: dict[str, str] | None = None):
+                 commands: tuple[tuple[str, ...], ...] = (("standalone",),),
+                 extra_env: dict[str, str] | None = None,
+                 command_env: dict[str, dict[str, str]] | None = None):
         self.home, self.port = home, port
         home.mkdir(parents=True, exist_ok=True)
         if metadata_dsn is None:
@@ -58,8 +60,9 @@ class LocalAirflow:
             "AIRFLOW__CORE__PARALLELISM": "8",
             **(extra_env or {}),
         })
-        self.command = command
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.commands = commands
+        self.command_env = command_env or {}  # per command (keyed by its first word): env overrides
+        self.procs: list[subprocess.Popen[bytes]] = []
 
     def cli(self, args: list[str], check: bool = True) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "airflow", *args], env=self.env, check=check,
@@ -69,18 +72,21 @@ class LocalAirflow:
         migrate = self.cli(["db", "migrate"], check=False)
         if migrate.returncode:
             raise RuntimeError(f"airflow db migrate failed:\n{migrate.stdout[-3000:]}{migrate.stderr[-3000:]}")
-        log = (self.home / "airflow.log").open("ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "airflow", *self.command], env=self.env,
-                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        for command in self.commands:
+            log = (self.home / f"{command[-1] if command[0] != 'celery' else 'celery-worker'}.log").open("ab")
+            env = {**self.env, **self.command_env.get(command[0], {})}
+            self.procs.append(subprocess.Popen([sys.executable, "-m", "airflow", *command], env=env,
+                                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"airflow {' '.join(self.command)} exited; see {self.home / 'airflow.log'}")
+            if any(p.poll() is not None for p in self.procs):
+                self.stop()
+                raise RuntimeError(f"an Airflow process exited early; see the logs in {self.home}")
             if self.healthy():
                 return self
             time.sleep(1)
         self.stop()
-        raise TimeoutError(f"Airflow not healthy after {timeout}s; see {self.home / 'airflow.log'}")
+        raise TimeoutError(f"Airflow not healthy after {timeout}s; see the logs in {self.home}")
 
     def healthy(self) -> bool:
         try:
@@ -90,14 +96,20 @@ class LocalAirflow:
             return False
         return all(health.get(part, {}).get("status") == "healthy" for part in ("metadatabase", "scheduler"))
 
+    @property
+    def running(self) -> bool:
+        return bool(self.procs) and all(p.poll() is None for p in self.procs)
+
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
+        for proc in self.procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.procs:
             try:
-                self.proc.wait(30)
+                proc.wait(30)
             except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)
 
     def __enter__(self) -> LocalAirflow:
         return self.start()
@@ -146,12 +158,12 @@ def main() -> None:
         print(f"- SMTP sink: 127.0.0.1:{sink.port} -> {DEMO / 'outbox-ui'}")
         print("- starting Airflow (api-server, scheduler, dag-processor, triggerer; LocalExecutor) ...")
         with af:
-            print(f"\nAirflow UI: http://localhost:{af.port}  user: admin  password: admin")
+            print(f"\nAirflow UI: http://localhost:{af.port}  user: admin  password: {af.admin_password()}")
             print("DAG: billing_error_digest (unpause it, or Trigger with parameters).")
-            print(f"Digest preview: http://localhost:{af.port}/billing-digest/  ·  logs: {af.home / 'airflow.log'}")
+            print(f"Digest preview: http://localhost:{af.port}/billing-digest/  ·  logs: {af.home / 'standalone.log'}")
             print("Ctrl-C stops everything.")
             try:
-                while af.proc and af.proc.poll() is None:
+                while af.running:
                     time.sleep(1)
             except KeyboardInterrupt:
                 print("\nstopping ...")
