@@ -27,9 +27,10 @@ backfills are safe. Use the `resend` parameter to send a day again on purpose.
 `support_email`, `unsubscribe_secret`, `max_items_per_topic`, `max_batches`, `alert_email`, ...
 (see README).
 
-**Backfill.** `airflow backfill create --dag-id billing_error_digest --from-date 2026-11-01
---to-date 2026-11-07` (days already sent send nothing; `--reprocess-behavior completed`
-re-runs them, still sending nothing twice).
+**Backfill.** A run's logical date is its window's start (D 06:30), so digest days 1 to 7 are
+`airflow backfill create --dag-id billing_error_digest --from-date 2026-11-01 --to-date 2026-11-08`
+(the DAG must be unpaused). Days already sent send nothing; `--reprocess-behavior completed`
+re-runs completed days, still sending nothing twice. Or from the UI: Trigger → Backfill.
 """
 
 from __future__ import annotations
