@@ -151,6 +151,10 @@ def main() -> None:
     from devtools.demo import seed
     from devtools.smtp_sink import SmtpSink
 
+    def interrupted(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupted)  # stop Airflow's processes on `kill` too, not only Ctrl-C
     dsn = billing_dsn()
     seed(dsn)
     with SmtpSink(outbox=DEMO / "outbox-ui") as sink:
