@@ -10,11 +10,12 @@ import datetime as dt
 import json
 import os
 import time
+from collections import Counter
 
 import psycopg
 
 from billing_digest import sql
-from billing_digest.topics import TOPICS
+from billing_digest.topics import STEP_TOPIC, TOPICS
 from billing_digest.window import window_for_date
 from devtools.airflow_env import DEMO, airflow, airflow_env, billing_dsn, migrate
 from devtools.smtp_sink import SmtpSink
@@ -43,16 +44,16 @@ def seed(dsn: str) -> None:
 
 
 def report(dsn: str, received: int) -> None:
+    params = {"digest_date": DEMO_DATE}
     with psycopg.connect(dsn) as conn:
-        by_topic = dict(conn.execute(
-            "SELECT s.topic, count(*) FROM (SELECT CASE WHEN step = 'nfse' THEN 'nfse' WHEN step = 'boleto' "
-            "THEN 'boleto' WHEN step IN ('charge_email', 'overdue_email') THEN 'notification' END AS topic "
-            "FROM digest.errors WHERE digest_date = %s) s WHERE s.topic IS NOT NULL GROUP BY 1",
-            (DEMO_DATE,)).fetchall())
-        entities = conn.execute("SELECT count(*) FROM digest.entity_digests WHERE digest_date = %s",
-                                (DEMO_DATE,)).fetchone()[0]
-        ledger = dict(conn.execute("SELECT state, count(*) FROM digest.deliveries WHERE digest_date = %s "
-                                   "GROUP BY state", (DEMO_DATE,)).fetchall())
+        by_topic: Counter[str] = Counter()
+        for step, n in conn.execute(sql.load("report/errors_by_step"), params):
+            if step in STEP_TOPIC:
+                by_topic[STEP_TOPIC[step]] += n
+        entities = conn.execute(sql.load("report/entities_with_digest"), params).fetchone()[0]
+        ledger: Counter[str] = Counter()
+        for state, _reason, n in conn.execute(sql.load("ledger/day_summary"), params):
+            ledger[state] += n
     window = window_for_date(DEMO_DATE)
     digests = sum(n for state, n in ledger.items() if state != "skipped")
     print()

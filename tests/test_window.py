@@ -38,3 +38,4 @@ def test_resolve_window_manual_run_without_interval_takes_last_closed_day():
 def test_explicit_digest_date_wins():
     w = resolve_window(None, None, now=dt.datetime(2026, 11, 29, tzinfo=UTC), digest_date=dt.date(2026, 11, 2))
     assert w.digest_date == dt.date(2026, 11, 2)
+

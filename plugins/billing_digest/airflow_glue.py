@@ -32,10 +32,7 @@ def settings() -> Settings:
         overrides = raw if isinstance(raw, dict) else json.loads(raw)
         if not isinstance(overrides, dict):
             raise ValueError(f"Variable {SETTINGS_VARIABLE} must be a JSON object")
-    env = Settings.from_env()
-    return Settings.from_lookup(
-        lambda name: str(overrides[name]) if name in overrides else
-        (None if getattr(env, name) == getattr(Settings(), name) else str(getattr(env, name))))
+    return Settings.from_env(overrides=overrides)
 
 
 def billing_db() -> psycopg.Connection:

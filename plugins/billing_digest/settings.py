@@ -8,7 +8,7 @@ benchmarks) the env var ``BILLING_DIGEST_<NAME>`` is read. Nothing is read at DA
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 
 
@@ -51,9 +51,13 @@ class Settings:
         return cls(**values)  # type: ignore[arg-type]
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+    def from_env(cls, environ: Mapping[str, str] | None = None,
+                 overrides: Mapping[str, object] | None = None) -> Settings:
+        """``overrides`` (e.g. an Airflow Variable) over env vars ``BILLING_DIGEST_<NAME>`` over defaults."""
         env = os.environ if environ is None else environ
-        return cls.from_lookup(lambda name: env.get(f"BILLING_DIGEST_{name.upper()}"))
+        given = overrides or {}
+        return cls.from_lookup(lambda name: str(given[name]) if name in given
+                               else env.get(f"BILLING_DIGEST_{name.upper()}"))
 
     def public(self) -> dict[str, object]:
         """The settings without secrets, safe to log."""
