@@ -9,6 +9,7 @@ import re
 import pytest
 
 from devtools import embedded_pg
+from devtools.smtp_sink import SmtpSink
 from devtools.smtp_sink import airflow_connection as smtp_conn
 from tests.world import local
 
@@ -132,3 +133,28 @@ def test_a_failed_run_alerts_the_data_team_and_sends_no_digest(airflow_env, scen
     alert = smtp_sink.messages[0].message
     assert "failed in task check_quality" in alert["Subject"]
     assert "above the sane bound of 2" in alert.get_content()
+
+
+def test_secrets_stay_out_of_logs_output_and_xcom(airflow_db, db_dsn, scenario, monkeypatch, capfd):
+    password, secret = "pw-Sup3r-S3cret", "hmac-S3cret-value"
+    with SmtpSink(auth=("digest", password)) as sink:
+        monkeypatch.setenv("AIRFLOW_CONN_BILLING_DB", json.dumps(embedded_pg.airflow_connection(db_dsn)))
+        monkeypatch.setenv("AIRFLOW_CONN_BILLING_SMTP", json.dumps(
+            {**smtp_conn(sink.port), "login": "digest", "password": password}))
+        monkeypatch.setenv("BILLING_DIGEST_UNSUBSCRIBE_SECRET", secret)
+        from airflow.dag_processing.dagbag import DagBag
+        from conftest import ROOT
+
+        dag = DagBag(dag_folder=str(ROOT / "dags")).dags["billing_error_digest"]
+        run = dag.test(logical_date=RUN_AFTER)
+        assert run.state == "success" and len(sink.messages) == 4
+    out, err = capfd.readouterr()
+    assert "Billing error digest for 2026-11-27" in out  # the summary table is in the task output
+    for value in (password, secret):
+        assert value not in out and value not in err
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        values = [str(x.value) for x in session.query(XComModel).filter(XComModel.run_id == run.run_id)]
+    assert values and not any(password in v or secret in v or "@acme.com.br" in v for v in values)
