@@ -1,0 +1,193 @@
+"""The preview page: a FastAPI app mounted at /billing-digest by the api-server.
+
+Routes (all behind :func:`require_access`):
+
+- ``GET /``: pick a day and a company; the day's digests (``digest.entity_digests``), the
+  ledger of the chosen company (``digest.deliveries``: state, reason, attempts, sent_at,
+  message_id) and one recipient's e-mail rendered from the stored payload: the HTML in a
+  sandboxed ``<iframe srcdoc>`` and the text part.
+- ``GET /message.eml``: that e-mail as the whole MIME message.
+
+The e-mail is rendered by ``billing_digest.render.Renderer`` from the payload the run stored,
+for the recipient the ledger names, at the time it was sent (``sent_at``), so the bodies are
+the ones the recipient got (the unsubscribe link's expiry is derived from the send time).
+A recipient not sent yet is previewed as of now.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import jinja2
+import psycopg
+from airflow.api_fastapi.app import get_auth_manager
+from airflow.api_fastapi.auth.managers.models.base_user import BaseUser
+from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
+from airflow.api_fastapi.core_api.security import GetUserDep
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import HTMLResponse, Response
+from psycopg.rows import dict_row
+
+from billing_digest import sql
+from billing_digest.render import Recipient, Renderer
+from billing_digest.settings import Settings
+from digest_preview import DAG_ID, URL_PREFIX
+
+log = logging.getLogger(__name__)
+
+STATES = ("sent", "failed", "deferred", "pending", "skipped")
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+# -- dependencies (overridable in tests) ----------------------------------------------------
+def billing_conn() -> Iterator[psycopg.Connection]:
+    """A connection to the billing database (Airflow connection ``billing_db``), read-only."""
+    from billing_digest.airflow_glue import billing_db
+
+    conn = billing_db()
+    try:
+        conn.autocommit = True
+        conn.execute("SET default_transaction_read_only = on")  # the page only reads
+        yield conn
+    finally:
+        conn.close()
+
+
+def digest_settings() -> Settings:
+    """The digest's settings as the DAG reads them (Variable ``billing_digest_settings``, env)."""
+    from billing_digest.airflow_glue import settings
+
+    return settings()
+
+
+def require_access(user: GetUserDep) -> BaseUser:
+    """The api-server's authentication (``GetUserDep``, as on every core API route: a JWT in
+    ``Authorization: Bearer`` or the UI's ``_token`` cookie; 401 without one, 403 for a bad one),
+    then the auth manager's permission to read the runs of the digest DAG (403 without it)."""
+    allowed = get_auth_manager().is_authorized_dag(
+        method="GET", access_entity=DagAccessEntity.RUN, details=DagDetails(id=DAG_ID), user=user)
+    if not allowed:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"Forbidden: reading runs of {DAG_ID} is required")
+    return user
+
+
+Conn = Annotated[psycopg.Connection, Depends(billing_conn)]
+Config = Annotated[Settings, Depends(digest_settings)]
+
+
+@functools.lru_cache(maxsize=4)
+def renderer_for(settings: Settings) -> Renderer:
+    return Renderer(settings)
+
+
+# -- data ------------------------------------------------------------------------------------
+def _rows(conn: psycopg.Connection, query: str, **params: Any) -> list[dict[str, Any]]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(query, params)
+        return cur.fetchall()
+
+
+def recipient_of(row: dict[str, Any]) -> Recipient:
+    """The recipient as the delivery addressed them (a redirect's address when there was one)."""
+    return Recipient(int(row["user_id"]), row["name"] or "", row["sent_to"] or row["email"] or "")
+
+
+def send_time(row: dict[str, Any]) -> dt.datetime:
+    return row["sent_at"] or dt.datetime.now(dt.UTC)
+
+
+def _int_or_none(value: str | None) -> int | None:
+    return int(value) if value else None
+
+
+def utc(value: dt.datetime | None) -> str:
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S") if value else ""
+
+
+def pick_recipient(recipients: list[dict[str, Any]], user_id: int | None) -> dict[str, Any] | None:
+    if user_id is not None:
+        return next((r for r in recipients if r["user_id"] == user_id), None)
+    for wanted in ("sent", "failed", "deferred", "pending"):
+        found = next((r for r in recipients if r["state"] == wanted), None)
+        if found:
+            return found
+    return recipients[0] if recipients else None
+
+
+# -- app -------------------------------------------------------------------------------------
+def create_app() -> FastAPI:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["utc"] = utc
+    page = env.get_template("page.html.j2")
+
+    app = FastAPI(title="Billing digest preview", docs_url=None, redoc_url=None, openapi_url=None,
+                  dependencies=[Depends(require_access)])
+
+    @app.exception_handler(HTTPException)
+    async def login_hint(request: Request, exc: HTTPException) -> Response:
+        """A browser that is not logged in gets the status and a link to Airflow's login."""
+        if exc.status_code == status.HTTP_401_UNAUTHORIZED and "text/html" in request.headers.get("accept", ""):
+            try:
+                login = get_auth_manager().get_url_login(next_url=str(request.url))
+            except Exception:  # no auth manager in this process: still refuse, plainly
+                login = "/auth/login"
+            body = env.get_template("login.html.j2").render(login=login, detail=exc.detail)
+            return HTMLResponse(body, status_code=exc.status_code, headers=exc.headers)
+        return await http_exception_handler(request, exc)
+
+    @app.get("/", response_class=HTMLResponse)
+    def preview(conn: Conn, config: Config,
+                digest_date: Annotated[dt.date | None, Query()] = None,
+                entity_id: Annotated[str | None, Query(pattern=r"^\d*$")] = None,
+                user_id: Annotated[str | None, Query(pattern=r"^\d*$")] = None,
+                width: Annotated[Literal["desktop", "phone"], Query()] = "desktop") -> HTMLResponse:
+        # The form sends an empty entity_id for "all companies".
+        entity_id, user_id = _int_or_none(entity_id), _int_or_none(user_id)
+        days = _rows(conn, sql.load("preview/days"))
+        if digest_date is None and days:
+            digest_date = days[0]["digest_date"]
+        digests = _rows(conn, sql.load("preview/day_digests"), digest_date=digest_date) if digest_date else []
+        ledger = (_rows(conn, sql.load("ledger/day_summary"), digest_date=digest_date) if digest_date else [])
+        by_state = {s: 0 for s in STATES}
+        for row in ledger:
+            by_state[row["state"]] = by_state.get(row["state"], 0) + int(row["n"])
+        digest = recipients = chosen = email = None
+        if digest_date and entity_id is not None:
+            found = _rows(conn, sql.load("preview/digest"), digest_date=digest_date, entity_id=entity_id)
+            digest = found[0] if found else None
+            recipients = _rows(conn, sql.load("preview/recipients"), digest_date=digest_date, entity_id=entity_id)
+            chosen = pick_recipient(recipients, user_id)
+            if digest and chosen:
+                renderer = renderer_for(config)
+                rendered = renderer.render(digest["payload"], recipient_of(chosen), send_time(chosen))
+                email = {"subject": rendered.subject, "html": rendered.html, "text": rendered.text,
+                         "from": config.sender, "to": recipient_of(chosen).email,
+                         "message_id": chosen["message_id"] or renderer.message_id(
+                             digest_date.isoformat(), entity_id, chosen["user_id"]),
+                         "as_of": send_time(chosen), "sent": chosen["sent_at"] is not None}
+        html = page.render(
+            prefix=URL_PREFIX, days=days, digest_date=digest_date, digests=digests, by_state=by_state,
+            total_errors=sum(d["error_count"] for d in digests), entity_id=entity_id, digest=digest,
+            recipients=recipients, chosen=chosen, email=email, width=width, states=STATES, dag_id=DAG_ID)
+        return HTMLResponse(html)
+
+    @app.get("/message.eml")
+    def message(conn: Conn, config: Config, digest_date: dt.date, entity_id: int, user_id: int) -> Response:
+        found = _rows(conn, sql.load("preview/digest"), digest_date=digest_date, entity_id=entity_id)
+        rows = [r for r in _rows(conn, sql.load("preview/recipients"), digest_date=digest_date, entity_id=entity_id)
+                if r["user_id"] == user_id]
+        if not found or not rows:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "No such digest or recipient")
+        _, raw = renderer_for(config).message(found[0]["payload"], recipient_of(rows[0]), send_time(rows[0]))
+        name = f"billing-digest-{digest_date}-{entity_id}-{user_id}.eml"
+        return Response(raw, media_type="message/rfc822",
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+    return app
