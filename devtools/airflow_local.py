@@ -65,8 +65,12 @@ class LocalAirflow:
         self.procs: list[subprocess.Popen[bytes]] = []
 
     def cli(self, args: list[str], check: bool = True) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "airflow", *args], env=self.env, check=check,
-                              capture_output=True, text=True)
+        done = subprocess.run([sys.executable, "-m", "airflow", *args], env=self.env, capture_output=True,
+                              text=True)
+        if check and done.returncode:
+            raise RuntimeError(f"`airflow {' '.join(args)}` failed (exit {done.returncode}):\n"
+                               f"{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
+        return done
 
     def start(self, timeout: float = 180) -> LocalAirflow:
         migrate = self.cli(["db", "migrate"], check=False)
