@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import queue
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -48,6 +50,7 @@ class DeliveryOptions:
     backoff_seconds: float = 2.0     # doubled after each transient failure
     max_consecutive_deferred: int = 5  # then stop the batch: the server is struggling
     chunk_size: int = 200
+    lookahead: int = 32              # messages rendered ahead of the SMTP connection
 
 
 @dataclass
@@ -91,8 +94,31 @@ def _chunks(rows: list[tuple[int, int]], size: int) -> Iterator[list[int]]:
         yield chunk
 
 
+class _Job:
+    """One ledger write, in order; ``done`` is set once it is committed (or failed: ``error``)."""
+
+    __slots__ = ("args", "done", "error")
+
+    def __init__(self, *args: Any):
+        self.args = args
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+
+
 class BatchSender:
-    """Sends one batch; construct, then :meth:`run`."""
+    """Sends one batch; construct, then :meth:`run`.
+
+    Three threads in a row, so that rendering, SMTP round trips and ledger commits overlap:
+
+    - this one locks and reads the ledger rows chunk by chunk, decides who may receive, and
+      renders the messages (at most ``lookahead`` ahead of the SMTP connection);
+    - the sender thread sends them, in order, over one SMTP connection;
+    - the ledger thread records each outcome, in order, each in its own commit; a row is
+      'sent' only after the server's 250 reply. Before the sender hands the next message to
+      the server (its DATA), the previous acceptance must be committed, so at most one accepted
+      message is ever unrecorded, as when everything ran in one thread; the ledger write
+      overlaps the next message's MAIL and RCPT instead of following them.
+    """
 
     def __init__(self, conn: psycopg.Connection, smtp: SmtpSettings, renderer: Renderer,
                  digest_date: dt.date, batch: int, options: DeliveryOptions,
@@ -104,11 +130,27 @@ class BatchSender:
         self.report = BatchReport(digest_date.isoformat(), batch)
         self._consecutive_deferred = 0
         self._envelope_from = renderer.sender_addr
+        self._outcomes_lock = threading.Lock()
+        self._to_sender: queue.Queue[tuple[Any, ...] | None] | None = None
+        self._to_ledger: queue.Queue[_Job | None] | None = None
+        self._last_sent: _Job | None = None
+        self._stop = threading.Event()  # a thread gave up: nothing more is prepared or sent
+        self._error: BaseException | None = None
+        self._stopped_early = False
 
     def _q(self, name: str, **params: Any) -> list[dict[str, Any]]:
         with self.conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
             cur.execute(sql.load(name), params)
             return cur.fetchall() if cur.description else []
+
+    def _count(self, outcome: str, n: int = 1) -> None:
+        with self._outcomes_lock:
+            self.report.outcomes[outcome] += n
+
+    def _fail(self, exc: BaseException) -> None:
+        if self._error is None:
+            self._error = exc
+        self._stop.set()
 
     def run(self) -> BatchReport:
         started = time.perf_counter()
@@ -123,16 +165,37 @@ class BatchSender:
         rows = [(r["id"], r["entity_id"]) for r in candidates]
         log.info("batch %s of %s: %d digests to consider", self.batch, self.digest_date, len(rows))
         client = SmtpClient(self.smtp_settings)
+        threads: list[threading.Thread] = []
+        if not self.options.dry_run:
+            self._to_sender = queue.Queue(maxsize=max(1, self.options.lookahead))
+            self._to_ledger = queue.Queue()
+            threads = [threading.Thread(target=self._sender_loop, args=(client,), daemon=True,
+                                        name=f"billing-digest-smtp-{self.batch}"),
+                       threading.Thread(target=self._ledger_loop, daemon=True,
+                                        name=f"billing-digest-ledger-{self.batch}")]
+            for t in threads:
+                t.start()
         try:
             for chunk in _chunks(rows, self.options.chunk_size):
-                self._run_chunk(client, chunk, states)
-                if self._consecutive_deferred >= self.options.max_consecutive_deferred:
-                    self.report.outcomes["stopped_early"] += 1
+                if self._stop.is_set():
                     break
+                self._run_chunk(chunk, states)
+        except BaseException:
+            self._stop.set()  # e.g. the task is being killed: send nothing more that is queued
+            raise
         finally:
+            if threads:
+                assert self._to_sender is not None
+                self._to_sender.put(None)  # the sender passes the end on to the ledger thread
+                for t in threads:
+                    t.join()
             client.close()
             self.report.smtp_connections = client.connections
             self.report.seconds = time.perf_counter() - started
+        if self._error is not None:
+            raise self._error
+        if self._stopped_early:
+            self._count("stopped_early")
         log.info("batch %s of %s done: %s", self.batch, self.digest_date, dict(self.report.outcomes))
         deferred = self.report.outcomes.get("deferred", 0)
         if deferred or self.report.outcomes.get("stopped_early"):
@@ -141,10 +204,11 @@ class BatchSender:
                 f"SMTP failures; the task retry will send them (nothing already accepted is sent again)")
         return self.report
 
-    def _run_chunk(self, client: SmtpClient, ids: list[int], states: list[str]) -> None:
+    # -- this thread: lock, read, decide, render ----------------------------------------------
+    def _run_chunk(self, ids: list[int], states: list[str]) -> None:
         locked = [r["id"] for r in self._q("ledger/lock_rows", ids=ids)]
         if len(ids) > len(locked):
-            self.report.outcomes["locked_by_other_run"] += len(ids) - len(locked)
+            self._count("locked_by_other_run", len(ids) - len(locked))
         if not locked:
             return
         try:
@@ -160,33 +224,33 @@ class BatchSender:
                 user_ids=[r["user_id"] for r in rows])}
             seen: set[tuple[int, str]] = set()
             for row in rows:
-                if self._consecutive_deferred >= self.options.max_consecutive_deferred:
+                if self._stop.is_set():
                     return
-                self._deliver_one(client, row, payloads.get(row["entity_id"]),
-                                  status[(row["entity_id"], row["user_id"])], seen)
+                self._prepare(row, payloads.get(row["entity_id"]), status[(row["entity_id"], row["user_id"])], seen)
         finally:
-            self._q("ledger/unlock_rows", ids=locked)
+            # The locks are released after the chunk's last outcome is recorded.
+            self._emit(("unlock", locked))
 
-    def _mark(self, row: dict[str, Any], state: str, reason: str | None, attempts: int = 0) -> None:
-        self.report.outcomes[state if state != "skipped" else f"skipped:{reason}"] += 1
-        if self.options.dry_run or self.options.redirect_to:
-            return
-        self._q("ledger/mark_outcome", id=row["id"], state=state, reason=reason, attempts=attempts,
-                run_id=self.options.run_id)
+    def _emit(self, item: tuple[Any, ...]) -> None:
+        if self._to_sender is None:  # nothing is sent (dry run): record here
+            self._record(_Job(*item))
+        else:
+            self._to_sender.put(item)
 
-    def _deliver_one(self, client: SmtpClient, row: dict[str, Any], payload: dict[str, Any] | None,
-                     status: dict[str, Any], seen: set[tuple[int, str]]) -> None:
+    def _prepare(self, row: dict[str, Any], payload: dict[str, Any] | None, status: dict[str, Any],
+                 seen: set[tuple[int, str]]) -> None:
+        """Who may receive is decided here, now; the message is rendered and handed to the sender."""
         if payload is None:
-            self._mark(row, "skipped", "no_digest")
+            self._emit(("mark", row, "skipped", "no_digest"))
             return
         reason = _ineligible_reason(status)
         if reason:
             log.info("skip entity=%s user=%s: %s", row["entity_id"], row["user_id"], reason)
-            self._mark(row, "skipped", reason)
+            self._emit(("mark", row, "skipped", reason))
             return
         email = status["email"].strip()
         if (row["entity_id"], email.lower()) in seen:
-            self._mark(row, "skipped", "duplicate_address")
+            self._emit(("mark", row, "skipped", "duplicate_address"))
             return
         seen.add((row["entity_id"], email.lower()))
         recipient = Recipient(row["user_id"], status["user_name"] or row["recipient_name"] or "", email)
@@ -194,17 +258,45 @@ class BatchSender:
         message_id, message = self.renderer.message(payload, recipient, self.now(),
                                                     envelope_to=self.options.redirect_to)
         if self.options.dry_run:
-            self.report.outcomes["dry_run"] += 1
+            self._count("dry_run")
             return
+        self._emit(("send", row, message_id, message, envelope_to))
+
+    # -- sender thread: SMTP --------------------------------------------------------------------
+    def _sender_loop(self, client: SmtpClient) -> None:
+        assert self._to_sender is not None and self._to_ledger is not None
+        try:
+            while (item := self._to_sender.get()) is not None:
+                if item[0] != "send":
+                    self._to_ledger.put(_Job(*item))
+                elif not self._stop.is_set():  # else not sent, not marked: the row stays as it was
+                    try:
+                        self._send(client, *item[1:])
+                    except BaseException as exc:  # handed to run(), which raises it
+                        self._fail(exc)
+        finally:
+            self._to_ledger.put(None)
+
+    def _previous_recorded(self) -> None:
+        """Before DATA: the previous accepted message must be recorded (else this one is not sent)."""
+        job = self._last_sent
+        if job is not None:
+            job.done.wait()
+            if job.error is not None:
+                raise RuntimeError("the previous message's ledger write failed") from job.error
+
+    def _send(self, client: SmtpClient, row: dict[str, Any], message_id: str, message: bytes,
+              envelope_to: str) -> None:
+        assert self._to_ledger is not None
         attempts = 0
         while True:
             attempts += 1
             try:
-                client.send(self._envelope_from, envelope_to, message)
+                client.send(self._envelope_from, envelope_to, message, before_data=self._previous_recorded)
             except PermanentError as exc:
                 log.warning("entity=%s user=%s refused permanently: %s", row["entity_id"], row["user_id"], exc)
                 self._consecutive_deferred = 0
-                self._mark(row, "failed", str(exc)[:500], attempts)
+                self._to_ledger.put(_Job("mark", row, "failed", str(exc)[:500], attempts))
                 return
             except TransientError as exc:
                 if attempts < self.options.attempts:
@@ -214,16 +306,54 @@ class BatchSender:
                     self.sleep(delay)
                     continue
                 self._consecutive_deferred += 1
-                self._mark(row, "deferred", str(exc)[:500], attempts)
+                self._to_ledger.put(_Job("mark", row, "deferred", str(exc)[:500], attempts))
+                if self._consecutive_deferred >= self.options.max_consecutive_deferred:
+                    self._stopped_early = True  # the server is struggling: leave the rest for the retry
+                    self._stop.set()
                 return
             break
         self._consecutive_deferred = 0
-        if self.options.redirect_to:
-            self.report.outcomes["redirected"] += 1
+        job = _Job("sent", row, attempts, message_id, envelope_to)
+        self._last_sent = job
+        self._to_ledger.put(job)
+
+    # -- ledger thread: one commit per outcome, in order ------------------------------------------
+    def _ledger_loop(self) -> None:
+        assert self._to_ledger is not None
+        failed: BaseException | None = None  # a ledger write failed: the next ones are not tried
+        while (job := self._to_ledger.get()) is not None:
+            try:
+                if failed is not None and job.args[0] != "unlock":
+                    job.error = failed
+                else:
+                    self._record(job)
+            except BaseException as exc:  # handed to run(), which raises it
+                job.error = failed = exc
+                self._fail(exc)
+            finally:
+                job.done.set()
+
+    def _record(self, job: _Job) -> None:
+        kind, *args = job.args
+        if kind == "sent":
+            row, attempts, message_id, envelope_to = args
+            if self.options.redirect_to:
+                self._count("redirected")
+                return
+            self._q("ledger/mark_sent", id=row["id"], attempts=attempts, message_id=message_id,
+                    sent_to=envelope_to, run_id=self.options.run_id)
+            self._count("resent" if row["state"] == "sent" else "sent")
+        elif kind == "mark":
+            self._mark(*args)
+        elif kind == "unlock":
+            self._q("ledger/unlock_rows", ids=args[0])
+
+    def _mark(self, row: dict[str, Any], state: str, reason: str | None, attempts: int = 0) -> None:
+        self._count(state if state != "skipped" else f"skipped:{reason}")
+        if self.options.dry_run or self.options.redirect_to:
             return
-        self._q("ledger/mark_sent", id=row["id"], attempts=attempts, message_id=message_id,
-                sent_to=envelope_to, run_id=self.options.run_id)
-        self.report.outcomes["resent" if row["state"] == "sent" else "sent"] += 1
+        self._q("ledger/mark_outcome", id=row["id"], state=state, reason=reason, attempts=attempts,
+                run_id=self.options.run_id)
 
 
 def deliver_batch(conn: psycopg.Connection, smtp: SmtpSettings, renderer: Renderer, digest_date: dt.date,

@@ -6,8 +6,10 @@ cannot tell a 550 from a 451; delivery semantics need both, so this wraps ``smtp
 
 from __future__ import annotations
 
+import re
 import smtplib
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -21,6 +23,10 @@ class TransientError(SmtpError):
 
 class PermanentError(SmtpError):
     """5xx reply for this message or recipient: do not try again."""
+
+
+class _HookFailed(Exception):
+    """Carries (as its cause) what a ``before_data`` hook raised, past smtplib."""
 
 
 class SmtpUnavailable(SmtpError):
@@ -51,6 +57,60 @@ def _reply(exc: smtplib.SMTPResponseException) -> str:
 
 def _classify(code: int, reply: str) -> SmtpError:
     return PermanentError(reply) if 500 <= code < 600 else TransientError(reply)
+
+
+_PLAIN_ADDRESS = re.compile(r"[^\s<>()\[\]\\,;:\"@]+@[^\s<>()\[\]\\,;:\"@]+")
+
+
+def _quote_address(address: str) -> str:
+    """``<addr>`` as smtplib's ``quoteaddr`` writes it, without its parser for plain addresses."""
+    return f"<{address}>" if _PLAIN_ADDRESS.fullmatch(address) else smtplib.quoteaddr(address)
+
+
+def _transaction(smtp: smtplib.SMTP, envelope_from: str, envelope_to: str, message: bytes,
+                 before_data: Callable[[], None] | None) -> None:
+    """One message to one recipient: what ``smtplib.SMTP.sendmail`` does (same commands, same
+    errors raised on the same replies), with dot-stuffing by ``bytes.replace`` instead of a regular
+    expression over the whole message, and plain addresses not re-parsed: these two were most of
+    the client's CPU per message (a 30 KB digest: ~0.4 ms of ~0.65 ms)."""
+    smtp.ehlo_or_helo_if_needed()
+    size = f" size={len(message)}" if smtp.does_esmtp and smtp.has_extn("size") else ""
+    code, resp = smtp.docmd("mail", f"FROM:{_quote_address(envelope_from)}{size}")
+    if code != 250:
+        if code == 421:
+            smtp.close()
+        else:
+            smtp._rset()
+        raise smtplib.SMTPSenderRefused(code, resp, envelope_from)
+    code, resp = smtp.docmd("rcpt", f"TO:{_quote_address(envelope_to)}")
+    if code not in (250, 251):
+        if code == 421:
+            smtp.close()
+        else:
+            smtp._rset()
+        raise smtplib.SMTPRecipientsRefused({envelope_to: (code, resp)})
+    if before_data is not None:
+        try:
+            before_data()
+        except BaseException as exc:
+            raise _HookFailed() from exc
+    code, resp = smtp.docmd("data")
+    if code != 354:
+        raise smtplib.SMTPDataError(code, resp)
+    # RFC 5321 4.5.2: a line starting with "." gets another (as smtplib: after every LF).
+    data = message.replace(b"\n.", b"\n..")
+    if data.startswith(b"."):
+        data = b"." + data
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    smtp.send(data + b".\r\n")
+    code, resp = smtp.getreply()
+    if code != 250:
+        if code == 421:
+            smtp.close()
+        else:
+            smtp._rset()
+        raise smtplib.SMTPDataError(code, resp)
 
 
 class SmtpClient:
@@ -103,13 +163,23 @@ class SmtpClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def send(self, envelope_from: str, envelope_to: str, message: bytes) -> None:
-        """Returns when the server accepted the message; raises a classified SmtpError otherwise."""
+    def send(self, envelope_from: str, envelope_to: str, message: bytes,
+             before_data: Callable[[], None] | None = None) -> None:
+        """Returns when the server accepted the message; raises a classified SmtpError otherwise.
+
+        ``before_data`` runs once the recipient is accepted, just before DATA (the message is
+        then not sent if it raises: the transaction is reset and its exception propagates).
+        """
         if self._smtp is None:
             self.connect()
         assert self._smtp is not None
+        smtp = self._smtp
         try:
-            self._smtp.sendmail(envelope_from, [envelope_to], message)
+            _transaction(smtp, envelope_from, envelope_to, message, before_data)
+        except _HookFailed as exc:
+            self._reset()
+            assert exc.__cause__ is not None
+            raise exc.__cause__ from None
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = exc.recipients.get(envelope_to, (550, b"recipient refused"))
             raise _classify(code, f"{code} {text.decode('utf-8', 'replace')}") from None

@@ -58,15 +58,26 @@ class Problems:
         return dict(sorted(self.counts.items()))
 
 
+_CONTROL_RE = re.compile(_CONTROL)
+
+
+def _clean_one(value: Any, max_chars: int | None) -> Any:
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return pd.NA
+    s = _CONTROL_RE.sub(" ", value if isinstance(value, str) else str(value)).strip()
+    if not s.isascii():  # lone surrogates cannot be encoded: they become "?"
+        s = s.encode("utf-8", errors="replace").decode("utf-8", errors="replace")
+    if max_chars is not None and len(s) > max_chars:
+        s = s[: max_chars - len(TRUNCATION_MARK)].rstrip() + TRUNCATION_MARK
+    return s or pd.NA
+
+
 def clean_text(series: pd.Series, max_chars: int | None = None) -> pd.Series:
-    """Control characters to one space, trimmed; longer than ``max_chars`` cut with a marker."""
-    s = series.astype("string").str.replace(_CONTROL, " ", regex=True).str.strip()
-    s = s.str.encode("utf-8", errors="replace").str.decode("utf-8", errors="replace")
-    if max_chars is not None:
-        long = s.str.len() > max_chars
-        cut = max_chars - len(TRUNCATION_MARK)
-        s = s.where(~long, s.str.slice(0, cut).str.rstrip() + TRUNCATION_MARK)
-    return s.replace("", pd.NA)
+    """Control characters to one space, trimmed; longer than ``max_chars`` cut with a marker.
+
+    One pass of plain Python per value (a chain of vectorised ``.str`` calls costs more on the
+    few thousand short strings of a day)."""
+    return pd.Series([_clean_one(v, max_chars) for v in series.tolist()], index=series.index, dtype="string")
 
 
 def _to_cents(value: Any) -> tuple[str | None, bool]:
@@ -145,6 +156,10 @@ def prepare_errors(errors: pd.DataFrame, problems: Problems) -> pd.DataFrame:
     return df
 
 
+def _missing(value: Any) -> bool:
+    return value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and math.isnan(value))
+
+
 def build_entity_digests(
     errors: pd.DataFrame, digest_date: dt.date, max_items: int
 ) -> dict[int, dict[str, Any]]:
@@ -159,7 +174,7 @@ def build_entity_digests(
         ascending=[True, True, False, True, True],
         na_position="last",
     )
-    totals = df.groupby(["entity_id", "topic"], sort=False).size()
+    totals = df.groupby(["entity_id", "topic"], sort=False).size().to_dict()  # a dict: one lookup per topic
     shown = df.groupby(["entity_id", "topic"], sort=False).head(max_items)
     entities = df.drop_duplicates("entity_id")[["entity_id", "entity_name", "entity_cnpj"]]
 
@@ -190,25 +205,35 @@ def build_entity_digests(
         })
         payload["total"] += total
 
-    for r in shown[columns].itertuples(index=False):
-        k = (int(r.entity_id), r.topic)
+    shown = shown[columns]
+    # Columns as plain lists (missing values as None) so the loop below does no pandas work per item.
+    dates = pd.to_datetime(shown["billing_date"], errors="coerce")
+    cols = {c: [None if _missing(v) else v for v in shown[c].tolist()]
+            for c in ("invoice_number", "customer_name", "amount", "billing_type", "status", "error_code",
+                      "error_message", "invoice_path")}
+    cols["billing_date"] = [None if pd.isna(d) else d.date().isoformat() for d in dates.tolist()]
+    for i, (entity_id, topic, invoice_id, step, kind, attempts) in enumerate(zip(
+            shown["entity_id"].tolist(), shown["topic"].tolist(), shown["invoice_id"].tolist(),
+            shown["step"].tolist(), shown["kind"].tolist(), shown["attempts"].tolist(), strict=True)):
+        k = (int(entity_id), topic)
         if k != current:
             flush()
             current, items = k, []
+        amount = cols["amount"][i]
         items.append({
-            "invoice_id": int(r.invoice_id),
-            "number": r.invoice_number,
-            "customer": r.customer_name,
-            "amount": None if pd.isna(r.amount) else str(r.amount),
-            "billing_date": None if pd.isna(r.billing_date) else pd.Timestamp(r.billing_date).date().isoformat(),
-            "billing_type": r.billing_type,
-            "step": r.step,
-            "kind": r.kind,
-            "status": None if pd.isna(r.status) else r.status,
-            "code": None if pd.isna(r.error_code) else r.error_code,
-            "message": r.error_message,
-            "attempts": int(r.attempts),
-            "path": r.invoice_path,
+            "invoice_id": int(invoice_id),
+            "number": cols["invoice_number"][i],
+            "customer": cols["customer_name"][i],
+            "amount": None if amount is None else str(amount),
+            "billing_date": cols["billing_date"][i],
+            "billing_type": cols["billing_type"][i],
+            "step": step,
+            "kind": kind,
+            "status": cols["status"][i],
+            "code": cols["error_code"][i],
+            "message": cols["error_message"][i],
+            "attempts": int(attempts),
+            "path": cols["invoice_path"][i],
         })
     flush()
     return payloads

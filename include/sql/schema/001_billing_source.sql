@@ -70,6 +70,9 @@ CREATE TABLE IF NOT EXISTS billing.contracts (
     requires_boleto        boolean NOT NULL DEFAULT true,
     requires_notification  boolean NOT NULL DEFAULT true
 );
+-- The steps a contract requires, read from the index alone for the day's invoices' contracts.
+CREATE INDEX IF NOT EXISTS contracts_steps_idx
+    ON billing.contracts (id) INCLUDE (requires_nfse, requires_boleto, requires_notification);
 
 -- One invoice ("faturamento"). billed_at is when the billing run for it happened.
 CREATE TABLE IF NOT EXISTS billing.invoices (
@@ -100,6 +103,16 @@ CREATE TABLE IF NOT EXISTS billing.step_attempts (
 -- Failures by time: the extraction reads only the window's failures.
 CREATE INDEX IF NOT EXISTS step_attempts_failures_idx
     ON billing.step_attempts (attempted_at) WHERE status <> 'success';
--- Per-invoice history of a step: "did it succeed later?" / "did it happen at all?".
+-- Per-invoice history of a step: "did it succeed later?" / "did it happen at all?". The status
+-- is included so both questions are answered from the index alone (no heap visit per attempt);
+-- an older definition without it is replaced.
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_indexes
+               WHERE schemaname = 'billing' AND indexname = 'step_attempts_invoice_step_idx'
+                 AND indexdef NOT LIKE '%INCLUDE (status)%') THEN
+        DROP INDEX billing.step_attempts_invoice_step_idx;
+    END IF;
+END $$;
 CREATE INDEX IF NOT EXISTS step_attempts_invoice_step_idx
-    ON billing.step_attempts (invoice_id, step, attempted_at);
+    ON billing.step_attempts (invoice_id, step, attempted_at) INCLUDE (status);
