@@ -1,0 +1,1 @@
+"""Benchmarks of billing-digest (not tests): ``python -m bench.run --scale S|M|L [--only ...]``."""
