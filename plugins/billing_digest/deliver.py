@@ -278,7 +278,7 @@ class BatchSender:
             self._to_ledger.put(None)
 
     def _previous_recorded(self) -> None:
-        """Before DATA: the previous accepted message must be recorded (else this one is not sent)."""
+        """The previous accepted message must be recorded before the next is sent (else it is not)."""
         job = self._last_sent
         if job is not None:
             job.done.wait()
@@ -288,11 +288,14 @@ class BatchSender:
     def _send(self, client: SmtpClient, row: dict[str, Any], message_id: str, message: bytes,
               envelope_to: str) -> None:
         assert self._to_ledger is not None
+        # The previous accepted message is recorded before this one starts (MAIL FROM): a worker
+        # killed at any point leaves at most the message in flight unrecorded, never an older one.
+        self._previous_recorded()
         attempts = 0
         while True:
             attempts += 1
             try:
-                client.send(self._envelope_from, envelope_to, message, before_data=self._previous_recorded)
+                client.send(self._envelope_from, envelope_to, message)
             except PermanentError as exc:
                 log.warning("entity=%s user=%s refused permanently: %s", row["entity_id"], row["user_id"], exc)
                 self._consecutive_deferred = 0

@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 import smtplib
 import ssl
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -23,10 +22,6 @@ class TransientError(SmtpError):
 
 class PermanentError(SmtpError):
     """5xx reply for this message or recipient: do not try again."""
-
-
-class _HookFailed(Exception):
-    """Carries (as its cause) what a ``before_data`` hook raised, past smtplib."""
 
 
 class SmtpUnavailable(SmtpError):
@@ -67,8 +62,7 @@ def _quote_address(address: str) -> str:
     return f"<{address}>" if _PLAIN_ADDRESS.fullmatch(address) else smtplib.quoteaddr(address)
 
 
-def _transaction(smtp: smtplib.SMTP, envelope_from: str, envelope_to: str, message: bytes,
-                 before_data: Callable[[], None] | None) -> None:
+def _transaction(smtp: smtplib.SMTP, envelope_from: str, envelope_to: str, message: bytes) -> None:
     """One message to one recipient: what ``smtplib.SMTP.sendmail`` does (same commands, same
     errors raised on the same replies), with dot-stuffing by ``bytes.replace`` instead of a regular
     expression over the whole message, and plain addresses not re-parsed: these two were most of
@@ -89,11 +83,6 @@ def _transaction(smtp: smtplib.SMTP, envelope_from: str, envelope_to: str, messa
         else:
             smtp._rset()
         raise smtplib.SMTPRecipientsRefused({envelope_to: (code, resp)})
-    if before_data is not None:
-        try:
-            before_data()
-        except BaseException as exc:
-            raise _HookFailed() from exc
     code, resp = smtp.docmd("data")
     if code != 354:
         raise smtplib.SMTPDataError(code, resp)
@@ -163,23 +152,14 @@ class SmtpClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def send(self, envelope_from: str, envelope_to: str, message: bytes,
-             before_data: Callable[[], None] | None = None) -> None:
-        """Returns when the server accepted the message; raises a classified SmtpError otherwise.
-
-        ``before_data`` runs once the recipient is accepted, just before DATA (the message is
-        then not sent if it raises: the transaction is reset and its exception propagates).
-        """
+    def send(self, envelope_from: str, envelope_to: str, message: bytes) -> None:
+        """Returns when the server accepted the message; raises a classified SmtpError otherwise."""
         if self._smtp is None:
             self.connect()
         assert self._smtp is not None
         smtp = self._smtp
         try:
-            _transaction(smtp, envelope_from, envelope_to, message, before_data)
-        except _HookFailed as exc:
-            self._reset()
-            assert exc.__cause__ is not None
-            raise exc.__cause__ from None
+            _transaction(smtp, envelope_from, envelope_to, message)
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = exc.recipients.get(envelope_to, (550, b"recipient refused"))
             raise _classify(code, f"{code} {text.decode('utf-8', 'replace')}") from None
