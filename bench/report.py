@@ -1,16 +1,18 @@
-"""Write bench/RESULTS.md from the figures in bench/results/*.json: ``python -m bench.report``.
+"""A report of the figures in bench/results/*.json: ``python -m bench.report [--out PATH]``.
 
-Every figure in RESULTS.md comes from a results file, next to the command that produced it.
+Written to bench/results/report.md by default (bench/RESULTS.md is curated by hand from these
+figures); every figure comes from a results file, next to the command that produced it.
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
-from bench.common import BENCH, RESULTS, ROOT
+from bench.common import RESULTS, ROOT
 
-OUT = BENCH / "RESULTS.md"
+OUT = RESULTS / "report.md"
 
 
 def load(name: str) -> dict[str, Any] | None:
@@ -432,7 +434,12 @@ def scaling_section(docs: dict[str, Any]) -> list[str]:
     ]
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m bench.report", description=__doc__.split("\n")[0])
+    parser.add_argument("--out", type=Path, default=OUT, help=f"default {OUT.relative_to(ROOT)}")
+    out = parser.parse_args(argv).out
     names = {"extract": "extract-L", "render": "render-L", "send": "send-L", "fanout": "fanout-L",
              "airflow": "airflow-L", "growth": "growth-SML"}
     docs = {k: load(v) for k, v in names.items()}
@@ -450,8 +457,8 @@ def main() -> int:
     lines += growth_section(docs["growth"])
     lines += changes_section(base, docs)
     lines += scaling_section(docs)
-    OUT.write_text("\n".join(lines).replace("\n\n\n", "\n\n"))
-    print(f"wrote {OUT.relative_to(ROOT)}")
+    out.write_text("\n".join(lines).replace("\n\n\n", "\n\n"))
+    print(f"wrote {out}")
     return 0
 
 

@@ -94,30 +94,17 @@ def _chunks(rows: list[tuple[int, int]], size: int) -> Iterator[list[int]]:
         yield chunk
 
 
-class _Job:
-    """One ledger write, in order; ``done`` is set once it is committed (or failed: ``error``)."""
-
-    __slots__ = ("args", "done", "error")
-
-    def __init__(self, *args: Any):
-        self.args = args
-        self.done = threading.Event()
-        self.error: BaseException | None = None
-
-
 class BatchSender:
     """Sends one batch; construct, then :meth:`run`.
 
-    Three threads in a row, so that rendering, SMTP round trips and ledger commits overlap:
+    Two threads, so that rendering overlaps the SMTP round trips:
 
     - this one locks and reads the ledger rows chunk by chunk, decides who may receive, and
       renders the messages (at most ``lookahead`` ahead of the SMTP connection);
-    - the sender thread sends them, in order, over one SMTP connection;
-    - the ledger thread records each outcome, in order, each in its own commit; a row is
-      'sent' only after the server's 250 reply. Before the sender hands the next message to
-      the server (its DATA), the previous acceptance must be committed, so at most one accepted
-      message is ever unrecorded, as when everything ran in one thread; the ledger write
-      overlaps the next message's MAIL and RCPT instead of following them.
+    - the sender thread sends them in order over one SMTP connection and records each outcome
+      at once, in its own commit, before it starts the next message: a row is 'sent' only after
+      the server's 250, and a worker killed at any point leaves at most the message in flight
+      unrecorded, never an older one. It then releases each chunk's locks.
     """
 
     def __init__(self, conn: psycopg.Connection, smtp: SmtpSettings, renderer: Renderer,
@@ -132,8 +119,6 @@ class BatchSender:
         self._envelope_from = renderer.sender_addr
         self._outcomes_lock = threading.Lock()
         self._to_sender: queue.Queue[tuple[Any, ...] | None] | None = None
-        self._to_ledger: queue.Queue[_Job | None] | None = None
-        self._last_sent: _Job | None = None
         self._stop = threading.Event()  # a thread gave up: nothing more is prepared or sent
         self._error: BaseException | None = None
         self._stopped_early = False
@@ -165,16 +150,12 @@ class BatchSender:
         rows = [(r["id"], r["entity_id"]) for r in candidates]
         log.info("batch %s of %s: %d digests to consider", self.batch, self.digest_date, len(rows))
         client = SmtpClient(self.smtp_settings)
-        threads: list[threading.Thread] = []
+        sender = None
         if not self.options.dry_run:
             self._to_sender = queue.Queue(maxsize=max(1, self.options.lookahead))
-            self._to_ledger = queue.Queue()
-            threads = [threading.Thread(target=self._sender_loop, args=(client,), daemon=True,
-                                        name=f"billing-digest-smtp-{self.batch}"),
-                       threading.Thread(target=self._ledger_loop, daemon=True,
-                                        name=f"billing-digest-ledger-{self.batch}")]
-            for t in threads:
-                t.start()
+            sender = threading.Thread(target=self._sender_loop, args=(client,), daemon=True,
+                                      name=f"billing-digest-smtp-{self.batch}")
+            sender.start()
         try:
             for chunk in _chunks(rows, self.options.chunk_size):
                 if self._stop.is_set():
@@ -184,11 +165,10 @@ class BatchSender:
             self._stop.set()  # e.g. the task is being killed: send nothing more that is queued
             raise
         finally:
-            if threads:
+            if sender is not None:
                 assert self._to_sender is not None
-                self._to_sender.put(None)  # the sender passes the end on to the ledger thread
-                for t in threads:
-                    t.join()
+                self._to_sender.put(None)
+                sender.join()
             client.close()
             self.report.smtp_connections = client.connections
             self.report.seconds = time.perf_counter() - started
@@ -233,7 +213,7 @@ class BatchSender:
 
     def _emit(self, item: tuple[Any, ...]) -> None:
         if self._to_sender is None:  # nothing is sent (dry run): record here
-            self._record(_Job(*item))
+            self._record(*item)
         else:
             self._to_sender.put(item)
 
@@ -262,35 +242,22 @@ class BatchSender:
             return
         self._emit(("send", row, message_id, message, envelope_to))
 
-    # -- sender thread: SMTP --------------------------------------------------------------------
+    # -- sender thread: SMTP and the ledger, in order ---------------------------------------------
     def _sender_loop(self, client: SmtpClient) -> None:
-        assert self._to_sender is not None and self._to_ledger is not None
-        try:
-            while (item := self._to_sender.get()) is not None:
-                if item[0] != "send":
-                    self._to_ledger.put(_Job(*item))
-                elif not self._stop.is_set():  # else not sent, not marked: the row stays as it was
-                    try:
-                        self._send(client, *item[1:])
-                    except BaseException as exc:  # handed to run(), which raises it
-                        self._fail(exc)
-        finally:
-            self._to_ledger.put(None)
-
-    def _previous_recorded(self) -> None:
-        """The previous accepted message must be recorded before the next is sent (else it is not)."""
-        job = self._last_sent
-        if job is not None:
-            job.done.wait()
-            if job.error is not None:
-                raise RuntimeError("the previous message's ledger write failed") from job.error
+        assert self._to_sender is not None
+        while (item := self._to_sender.get()) is not None:
+            if item[0] == "send" and self._stop.is_set():
+                continue  # not sent, not marked: the row stays as it was (pending or deferred)
+            try:
+                if item[0] == "send":
+                    self._send(client, *item[1:])
+                else:
+                    self._record(*item)
+            except BaseException as exc:  # handed to run(), which raises it
+                self._fail(exc)
 
     def _send(self, client: SmtpClient, row: dict[str, Any], message_id: str, message: bytes,
               envelope_to: str) -> None:
-        assert self._to_ledger is not None
-        # The previous accepted message is recorded before this one starts (MAIL FROM): a worker
-        # killed at any point leaves at most the message in flight unrecorded, never an older one.
-        self._previous_recorded()
         attempts = 0
         while True:
             attempts += 1
@@ -299,7 +266,7 @@ class BatchSender:
             except PermanentError as exc:
                 log.warning("entity=%s user=%s refused permanently: %s", row["entity_id"], row["user_id"], exc)
                 self._consecutive_deferred = 0
-                self._to_ledger.put(_Job("mark", row, "failed", str(exc)[:500], attempts))
+                self._record("mark", row, "failed", str(exc)[:500], attempts)
                 return
             except TransientError as exc:
                 if attempts < self.options.attempts:
@@ -309,35 +276,18 @@ class BatchSender:
                     self.sleep(delay)
                     continue
                 self._consecutive_deferred += 1
-                self._to_ledger.put(_Job("mark", row, "deferred", str(exc)[:500], attempts))
+                self._record("mark", row, "deferred", str(exc)[:500], attempts)
                 if self._consecutive_deferred >= self.options.max_consecutive_deferred:
                     self._stopped_early = True  # the server is struggling: leave the rest for the retry
                     self._stop.set()
                 return
             break
         self._consecutive_deferred = 0
-        job = _Job("sent", row, attempts, message_id, envelope_to)
-        self._last_sent = job
-        self._to_ledger.put(job)
+        # Recorded before the next message starts: in its own commit, right after the 250.
+        self._record("sent", row, attempts, message_id, envelope_to)
 
-    # -- ledger thread: one commit per outcome, in order ------------------------------------------
-    def _ledger_loop(self) -> None:
-        assert self._to_ledger is not None
-        failed: BaseException | None = None  # a ledger write failed: the next ones are not tried
-        while (job := self._to_ledger.get()) is not None:
-            try:
-                if failed is not None and job.args[0] != "unlock":
-                    job.error = failed
-                else:
-                    self._record(job)
-            except BaseException as exc:  # handed to run(), which raises it
-                job.error = failed = exc
-                self._fail(exc)
-            finally:
-                job.done.set()
-
-    def _record(self, job: _Job) -> None:
-        kind, *args = job.args
+    def _record(self, kind: str, *args: Any) -> None:
+        """One ledger write: 'sent', 'mark' (failed, deferred, skipped) or 'unlock' (a chunk's locks)."""
         if kind == "sent":
             row, attempts, message_id, envelope_to = args
             if self.options.redirect_to:

@@ -39,13 +39,16 @@ def build_and_stage(conn: psycopg.Connection, window: Window, settings: Settings
         with conn.cursor() as cur:
             with cur.copy("COPY _entity_digests (entity_id, error_count, payload) FROM STDIN") as copy:
                 for entity_id, payload in payloads.items():
-                    copy.write_row((entity_id, payload["total"], json.dumps(payload, ensure_ascii=False)))
+                    # jsonb keeps no formatting: compact text is less to send and parse.
+                    copy.write_row((entity_id, payload["total"],
+                                    json.dumps(payload, ensure_ascii=False, separators=(",", ":"))))
             with cur.copy("COPY _deliveries (entity_id, user_id, recipient_name, email, batch, skip_reason)"
                           " FROM STDIN") as copy:
-                for r in people.itertuples(index=False):
-                    copy.write_row((int(r.entity_id), int(r.user_id), r.user_name,
-                                    None if pd.isna(r.email) else r.email, int(r.batch),
-                                    None if pd.isna(r.skip_reason) else r.skip_reason))
+                columns = [people[c].tolist() for c in ("entity_id", "user_id", "user_name", "email", "batch",
+                                                         "skip_reason")]
+                for entity_id, user_id, name, email, batch, skip in zip(*columns, strict=True):
+                    copy.write_row((int(entity_id), int(user_id), name, None if pd.isna(email) else email,
+                                    int(batch), None if pd.isna(skip) else skip))
         for name in ("upsert_entity_digests", "delete_stale_entity_digests", "upsert_deliveries",
                      "skip_stale_deliveries"):
             conn.execute(sql.load(f"ledger/{name}"), params)

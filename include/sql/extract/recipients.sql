@@ -7,6 +7,7 @@ JOIN billing.entities e ON e.id = a.entity_id
 JOIN billing.notification_preferences p
   ON p.user_id = a.user_id AND p.kind = 'billing_errors'
 WHERE a.entity_id = ANY(%(entity_ids)s)
+  AND e.id = ANY(%(entity_ids)s)  -- the same, said of e: the companies are then read by key, not all
   AND a.revoked_at IS NULL
   AND u.active
   AND e.active
