@@ -60,7 +60,7 @@ def scale_dsn(scale: str, seed_if_needed: bool = True) -> str:
             return dsn
         if not seed_if_needed:
             raise RuntimeError(f"bench_{scale} is not seeded")
-        from billing_digest.datagen import Scale, generate
+        from devtools.datagen import Scale, generate
 
         log(f"seeding scale {scale} (day {DIGEST_DATE}, seed {SEED}) ...")
         started = time.perf_counter()

@@ -328,7 +328,7 @@ Figures of a real run on this machine, written by `python -m bench.report` from 
 (each file holds the command, the machine, the time and the code it measured). The reference day is
 **L**: 100,000 companies, 1,000,000 users, 10,330,000 invoices (330,000 billed on the day), 8,060,292
 step attempts kept (7 days; 1,205,036 in the day's window), 3.3 M contracts, 2.8 M customers; seeded by
-`billing_digest.datagen` (seed 42, day 2026-11-27) into the embedded PostgreSQL in `bench/.data/pg`
+`devtools.datagen` (seed 42, day 2026-11-27) into the embedded PostgreSQL in `bench/.data/pg`
 (once; a marker table remembers; `BILLING_DIGEST_BENCH_DSN` points at another server).
 
 ```sh

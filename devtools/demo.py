@@ -31,7 +31,7 @@ def seed(dsn: str) -> None:
     if marker.exists() and json.loads(marker.read_text()) == wanted:
         print(f"- data: already seeded (scale {SCALE}, day {DEMO_DATE:%d/%m/%Y}, seed {SEED})")
         return
-    from billing_digest.datagen import generate
+    from devtools.datagen import generate
 
     started = time.perf_counter()
     with psycopg.connect(dsn) as conn:

@@ -2,35 +2,46 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
 import pytest
 from psycopg import sql
 
-from billing_digest import datagen
-from devtools import embedded_pg
+from billing_digest.window import window_for_date
+from devtools import datagen, embedded_pg
+from devtools.datagen import load as datagen_load
 
 DIGEST_DATE = dt.date(2026, 11, 28)
 TZ = "America/Sao_Paulo"
 # Query parameters: the digest window of DIGEST_DATE, [ws, we).
-WINDOW = dict(zip(("ws", "we"), datagen.window_bounds(DIGEST_DATE, TZ), strict=True))
+_WINDOW = window_for_date(DIGEST_DATE, TZ)
+WINDOW = {"ws": _WINDOW.start, "we": _WINDOW.end}
+# The outage day at scale XS: one bank down for 10% of the entities (2 of 20).
+OUTAGE_SCALE = dataclasses.replace(datagen.SCALES["XS"], outage_share=0.1)
 
 
-@pytest.fixture(scope="module")
-def dsn(pg_server: str) -> Iterator[str]:
+@contextmanager
+def scratch_database(pg_server: str, name: str) -> Iterator[str]:
     """A scratch database on the session's PostgreSQL (embedded, or BILLING_DIGEST_TEST_DSN's server)."""
-    name = f"datagen_test_{os.getpid()}"
     with psycopg.connect(pg_server, autocommit=True) as admin:
         admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     yield embedded_pg.with_database(pg_server, name)
     with psycopg.connect(pg_server, autocommit=True) as admin:
         admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="module")
+def dsn(pg_server: str) -> Iterator[str]:
+    with scratch_database(pg_server, f"datagen_test_{os.getpid()}") as scratch:
+        yield scratch
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +108,32 @@ CROSS JOIN LATERAL (VALUES ('nfse', c.requires_nfse), ('boleto', c.requires_bole
 WHERE i.billed_at >= %(ws)s AND i.billed_at < %(we)s AND v.required
   AND NOT EXISTS (SELECT 1 FROM billing.step_attempts s WHERE s.invoice_id = i.id AND s.step = v.step)
 """
+
+# Failures in the window fixed by a later success there (noise the digest must not report).
+RETRIED_SQL = """
+WITH f AS (SELECT invoice_id, step, max(attempted_at) AS last_fail FROM billing.step_attempts
+           WHERE status IN ('failed', 'rejected')
+             AND attempted_at >= %(ws)s AND attempted_at < %(we)s
+           GROUP BY invoice_id, step)
+SELECT count(*) FROM f WHERE EXISTS (
+    SELECT 1 FROM billing.step_attempts s WHERE s.invoice_id = f.invoice_id AND s.step = f.step
+      AND s.status = 'success' AND s.attempted_at > f.last_fail AND s.attempted_at < %(we)s)"""
+
+# Entities with an error (failed or missing step) in the window.
+ERROR_ENTITIES_SQL = sql.SQL("""
+SELECT DISTINCT i.entity_id FROM ({failed}) f JOIN billing.invoices i ON i.id = f.invoice_id
+UNION SELECT i.entity_id FROM ({missing}) m JOIN billing.invoices i ON i.id = m.id""").format(
+    failed=sql.SQL(FAILED_SQL), missing=sql.SQL(MISSING_SQL)
+)
+
+DELIVERIES_SQL = sql.SQL("""
+WITH err AS ({error_entities})
+SELECT count(*) FROM err
+JOIN billing.entities e ON e.id = err.entity_id AND e.active AND e.deleted_at IS NULL
+JOIN billing.user_entity_access a ON a.entity_id = e.id AND a.revoked_at IS NULL
+JOIN billing.users u ON u.id = a.user_id AND u.active AND u.email IS NOT NULL
+JOIN billing.notification_preferences p
+  ON p.user_id = u.id AND p.kind = 'billing_errors' AND p.enabled""").format(error_entities=ERROR_ENTITIES_SQL)
 
 
 def test_row_counts_match(conn: psycopg.Connection[Any], counts: dict[str, int]) -> None:
@@ -171,7 +208,7 @@ def test_load_without_superuser(
 ) -> None:
     """Without the right to disable triggers, foreign keys are dropped and added back (validated)."""
     before = checksums(conn)
-    monkeypatch.setattr(datagen, "_can_disable_triggers", lambda conn: False)
+    monkeypatch.setattr(datagen_load, "can_disable_triggers", lambda conn: False)
     datagen.generate(conn, scale="XS", digest_date=DIGEST_DATE, seed=42, tz=TZ)
     assert checksums(conn) == before
     fks = conn.execute(
@@ -219,7 +256,8 @@ def test_documents_have_valid_check_digits(conn: psycopg.Connection[Any], counts
 
 
 def test_window_invoices_and_attempts(conn: psycopg.Connection[Any], counts: dict[str, int]) -> None:
-    start, end = datagen.window_bounds(DIGEST_DATE, TZ)
+    window = window_for_date(DIGEST_DATE, TZ)
+    start, end = window.start, window.end
     assert (start.hour, start.minute, end - start) == (6, 30, dt.timedelta(days=1))
     # Invoices billed in the window carry the digest day as billing date, and vice versa.
     assert (
@@ -288,17 +326,7 @@ def test_failures_to_report(conn: psycopg.Connection[Any], counts: dict[str, int
 
 
 def test_failures_fixed_by_retry_exist(conn: psycopg.Connection[Any], counts: dict[str, int]) -> None:
-    retried = one(
-        conn,
-        """
-        WITH f AS (SELECT invoice_id, step, max(attempted_at) AS last_fail FROM billing.step_attempts
-                   WHERE status IN ('failed', 'rejected')
-                     AND attempted_at >= %(ws)s AND attempted_at < %(we)s
-                   GROUP BY invoice_id, step)
-        SELECT count(*) FROM f WHERE EXISTS (
-            SELECT 1 FROM billing.step_attempts s WHERE s.invoice_id = f.invoice_id AND s.step = f.step
-              AND s.status = 'success' AND s.attempted_at > f.last_fail AND s.attempted_at < %(we)s)""",
-    )
+    retried = one(conn, RETRIED_SQL)
     assert retried == counts["retried_then_succeeded_steps"] > 0
     assert one(conn, "SELECT count(*) FROM billing.step_attempts WHERE status = 'pending'") > 0
 
@@ -394,24 +422,14 @@ def test_users_access_and_preferences(conn: psycopg.Connection[Any], counts: dic
 
 
 def test_expected_deliveries(conn: psycopg.Connection[Any], counts: dict[str, int]) -> None:
-    query = sql.SQL("""
-        WITH err AS (SELECT DISTINCT i.entity_id
-                     FROM ({failed}) f JOIN billing.invoices i ON i.id = f.invoice_id
-                     UNION SELECT i.entity_id FROM ({missing}) m JOIN billing.invoices i ON i.id = m.id)
-        SELECT count(*) FROM err
-        JOIN billing.entities e ON e.id = err.entity_id AND e.active AND e.deleted_at IS NULL
-        JOIN billing.user_entity_access a ON a.entity_id = e.id AND a.revoked_at IS NULL
-        JOIN billing.users u ON u.id = a.user_id AND u.active AND u.email IS NOT NULL
-        JOIN billing.notification_preferences p
-          ON p.user_id = u.id AND p.kind = 'billing_errors' AND p.enabled""").format(
-        failed=sql.SQL(FAILED_SQL), missing=sql.SQL(MISSING_SQL)
-    )
-    recipients = one(conn, query)
+    recipients = one(conn, DELIVERIES_SQL)
     assert recipients == counts["expected_deliveries"] > 0
 
 
 def test_scales() -> None:
-    assert set(datagen.SCALES) == {"XS", "S", "M", "L"}
+    assert set(datagen.SCALES) == {"XS", "S", "M", "L", "XL"}
+    assert datagen.SCALES["XL"] == dataclasses.replace(datagen.SCALES["L"], outage_share=0.10)
+    assert all(s.outage_share == 0 for name, s in datagen.SCALES.items() if name != "XL")
     big = datagen.SCALES["L"]
     assert (big.entities, round(big.entities * big.users_per_entity), big.history_invoices) == (
         100_000,
@@ -419,3 +437,106 @@ def test_scales() -> None:
         10_000_000,
     )
     assert all(s.history_days == 7 and s.error_rate == 0.03 for s in datagen.SCALES.values())
+
+
+# --------------------------------------------------------------------------------------------------
+# The outage day (scale XL at scale XS): one bank's API down for 10% of the entities on the digest day
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def outage_conn(pg_server: str) -> Iterator[psycopg.Connection[Any]]:
+    with (
+        scratch_database(pg_server, f"datagen_outage_{os.getpid()}") as scratch,
+        psycopg.connect(scratch, autocommit=True) as c,
+    ):
+        yield c
+
+
+@pytest.fixture(scope="module")
+def outage_counts(outage_conn: psycopg.Connection[Any]) -> dict[str, int]:
+    return datagen.generate(outage_conn, scale=OUTAGE_SCALE, digest_date=DIGEST_DATE, seed=42, tz=TZ)
+
+
+def counted_by_sql(conn: psycopg.Connection[Any]) -> dict[str, int]:
+    """What the digest must find, counted by SQL over the loaded rows (the definitions above)."""
+    failed = conn.execute(FAILED_SQL, WINDOW).fetchall()
+    error_entities = sql.SQL(
+        "SELECT count(*), count(*) FILTER (WHERE e.active AND e.deleted_at IS NULL)"
+        " FROM ({}) err JOIN billing.entities e ON e.id = err.entity_id"
+    ).format(ERROR_ENTITIES_SQL)
+    row = conn.execute(error_entities, WINDOW).fetchone()
+    assert row is not None
+    return {
+        "expected_failed_steps": len(failed),
+        "expected_failed_multi_attempt": sum(1 for r in failed if r[3] > 1),
+        "expected_missing_steps": len(conn.execute(MISSING_SQL, WINDOW).fetchall()),
+        "expected_error_entities": row[0],
+        "expected_digest_entities": row[1],
+        "expected_deliveries": one(conn, DELIVERIES_SQL),
+        "retried_then_succeeded_steps": one(conn, RETRIED_SQL),
+    }
+
+
+def test_expected_counts_match_sql_on_a_normal_day(conn: psycopg.Connection[Any], counts: dict[str, int]) -> None:
+    by_sql = counted_by_sql(conn)
+    assert by_sql == {name: counts[name] for name in by_sql}
+    assert counts["outage_entities"] == counts["outage_invoices"] == 0
+
+
+def test_outage_day_expected_counts_match_sql(
+    outage_conn: psycopg.Connection[Any], outage_counts: dict[str, int], counts: dict[str, int]
+) -> None:
+    by_sql = counted_by_sql(outage_conn)
+    assert by_sql == {name: outage_counts[name] for name in by_sql}
+    # The outage adds errors and digests to the normal day's.
+    assert outage_counts["expected_errors"] > counts["expected_errors"]
+    assert outage_counts["expected_error_entities"] > counts["expected_error_entities"]
+    assert outage_counts["expected_deliveries"] > counts["expected_deliveries"]
+
+
+def test_outage_day_fails_every_boleto_of_the_outage_entities(
+    outage_conn: psycopg.Connection[Any], outage_counts: dict[str, int]
+) -> None:
+    world = datagen.build_world(OUTAGE_SCALE, seed=42, digest_date=DIGEST_DATE, tz=TZ)
+    outage_ids = world.entities.id[world.outage_entities].tolist()
+    assert len(outage_ids) == outage_counts["outage_entities"] == 2
+    # Boleto attempts of the window's invoices: (outage entity?, status, code) -> attempts, invoices.
+    rows = outage_conn.execute(
+        """SELECT i.entity_id = ANY(%(ids)s), s.status, coalesce(s.error_code, ''), count(*), count(DISTINCT i.id)
+           FROM billing.step_attempts s JOIN billing.invoices i ON i.id = s.invoice_id
+           WHERE s.step = 'boleto' AND i.billed_at >= %(ws)s AND i.billed_at < %(we)s
+           GROUP BY 1, 2, 3""",
+        {**WINDOW, "ids": outage_ids},
+    ).fetchall()
+    hit = {(status, code): invoices for outage, status, code, _, invoices in rows if outage}
+    assert set(hit) == {("failed", "BANK-503")}
+    assert hit["failed", "BANK-503"] == outage_counts["outage_invoices"] > 0
+    assert not any(code == "BANK-503" for outage, _, code, _, _ in rows if not outage)
+    assert one(outage_conn, "SELECT count(*) FROM billing.step_attempts WHERE error_code = 'BANK-503'"
+                            " AND (attempted_at < %(ws)s OR attempted_at >= %(we)s)") == 0
+    # Reported: each of those invoices has an unresolved boleto failure with the outage's message.
+    failed = {(r[0], r[1]) for r in outage_conn.execute(FAILED_SQL, WINDOW)}
+    outage_invoices = {r[0] for r in outage_conn.execute(
+        "SELECT DISTINCT invoice_id FROM billing.step_attempts WHERE error_code = 'BANK-503'")}
+    assert {(invoice, "boleto") for invoice in outage_invoices} <= failed
+    message = datagen.ERRORS[datagen.OUTAGE_ERROR].message
+    assert one(outage_conn, "SELECT array_agg(DISTINCT error_message) FROM billing.step_attempts"
+                            " WHERE error_code = 'BANK-503'") == [message]
+
+
+def test_outage_day_is_the_normal_day_plus_the_outage(
+    conn: psycopg.Connection[Any], counts: dict[str, int], outage_conn: psycopg.Connection[Any],
+    outage_counts: dict[str, int],
+) -> None:
+    """Master data, invoices and the attempts of the days before are those of the same scale without it."""
+    normal, outage = checksums(conn), checksums(outage_conn)
+    assert {t: v for t, v in outage.items() if t != "step_attempts"} == {
+        t: v for t, v in normal.items() if t != "step_attempts"
+    }
+    before_window = (
+        "SELECT md5(string_agg(x::text, '|' ORDER BY id)) FROM billing.step_attempts x WHERE attempted_at < %(ws)s"
+    )
+    assert one(outage_conn, before_window) == one(conn, before_window)
+    same_counts = ("invoices", "history_invoices", "day_invoices", "expected_missing_steps", "incident_entities")
+    assert {k: outage_counts[k] for k in same_counts} == {k: counts[k] for k in same_counts}
