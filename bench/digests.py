@@ -9,7 +9,9 @@ from typing import Any
 import psycopg
 
 from bench.common import window
-from billing_digest import extract, sql, stage
+from billing_digest import build as build_step
+from billing_digest import extract, sql
+from billing_digest import plan as plan_step
 from billing_digest.render import Recipient
 from billing_digest.settings import Settings
 
@@ -34,8 +36,8 @@ def build(conn: psycopg.Connection, settings: Settings | None = None) -> dict[st
     w = window()
     reset_day(conn, w.digest_date)
     staged = extract.stage_errors(conn, w)
-    built = stage.build_and_stage(conn, w, settings or Settings())
-    return {"staged": staged, "built": built}
+    built = build_step.build_and_stage(conn, w, settings or Settings())
+    return {"staged": staged.to_xcom(), "built": built.to_xcom()}
 
 
 def mark_pending(conn: psycopg.Connection, day: dt.date) -> int:
@@ -59,7 +61,7 @@ def load(conn: psycopg.Connection, day: dt.date) -> tuple[dict[int, dict[str, An
 
 
 def plan(conn: psycopg.Connection, day: dt.date) -> list[dict[str, Any]]:
-    return stage.plan_batches(conn, day)
+    return [b.to_xcom() for b in plan_step.plan_batches(conn, day)]
 
 
 __all__ = ["Digest", "build", "load", "mark_pending", "plan", "reset_day", "sql"]

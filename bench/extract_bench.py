@@ -8,7 +8,7 @@ the process's own memory since it started; ``resource.getrusage``'s ``ru_maxrss`
 but Linux carries the parent's resident size over a fork and exec into it (a benchmark process
 holding 200 MB of rendered messages makes every child "peak" at 200 MB). Phases: ``extract``
 (``extract.stage_errors``: the two INSERT ... SELECT of include/sql/extract), ``transform``
-(``stage.build_and_stage``: read the staged errors, pandas, recipients, ledger upserts) and
+(``build.build_and_stage``: read the staged errors, pandas, recipients, ledger upserts) and
 ``both`` (one after the other in one process, as one number). Also: EXPLAIN ANALYZE of the two
 statements, whether a plan reads a whole history table, and the indexes they use.
 """
@@ -37,7 +37,7 @@ def worker(dsn: str, phase: str) -> dict[str, Any]:
     import resource
 
     started = time.perf_counter()
-    from billing_digest import extract, stage
+    from billing_digest import build, extract
     from billing_digest.settings import Settings
 
     imported = time.perf_counter() - started
@@ -51,12 +51,12 @@ def worker(dsn: str, phase: str) -> dict[str, Any]:
         if phase in ("extract", "both"):
             staged = extract.stage_errors(conn, w)
             out["extract_seconds"] = round(time.perf_counter() - t0, 3)
-            out["failed_steps"], out["missing_steps"] = staged["failed_steps"], staged["missing_steps"]
+            out["failed_steps"], out["missing_steps"] = staged.failed_steps, staged.missing_steps
         t1 = time.perf_counter()
         if phase in ("transform", "both"):
-            built = stage.build_and_stage(conn, w, Settings())
+            built = build.build_and_stage(conn, w, Settings())
             out["transform_seconds"] = round(time.perf_counter() - t1, 3)
-            out.update({k: built[k] for k in ("errors", "entities_with_errors", "digests")})
+            out.update({k: getattr(built, k) for k in ("errors", "entities_with_errors", "digests")})
         out["total_seconds"] = round(time.perf_counter() - t0, 3)
         # CPU used by this process and by its PostgreSQL backend (local server only): on a busy machine
         # wall time also counts the waits for a free core.

@@ -1,6 +1,6 @@
 """Target 4: the number of mapped ``deliver`` instances stays bounded, and XCom stays small.
 
-For each scale: build the day, then ``stage.plan_batches`` (what the ``plan_batches`` task returns
+For each scale: build the day, then ``plan.plan_batches`` (what the ``plan_batches`` task returns
 and ``deliver`` is expanded over). Reports batches, digests per batch and the JSON size of every
 XCom value the DAG passes (no DataFrame, no message body: only counts and batch descriptions).
 Also ``transform.assign_batches`` on synthetic digest counts up to 10 million.

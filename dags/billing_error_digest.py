@@ -80,6 +80,8 @@ def _failure_alert(context: dict) -> None:
     },
 )
 def billing_error_digest() -> None:
+    # Task bodies import the package lazily (parsing stays light) and turn XCom values into typed
+    # hand-offs (billing_digest.handoffs) once, at their start.
     @task
     def extract_errors() -> dict:
         from billing_digest import airflow_glue, extract
@@ -90,43 +92,48 @@ def billing_error_digest() -> None:
         window = resolve_window(ctx.get("data_interval_start"), ctx.get("data_interval_end"),
                                 pendulum.now("UTC"), dt.date.fromisoformat(requested) if requested else None)
         with airflow_glue.billing_db() as conn:
-            return extract.stage_errors(conn, window)
+            return extract.stage_errors(conn, window).to_xcom()
 
     @task(retries=0)  # bad data does not fix itself by retrying: fail at once, loudly
     def check_quality(staged: dict) -> dict:
         from billing_digest import airflow_glue, quality
+        from billing_digest.handoffs import StagedDay
 
+        day = StagedDay.from_xcom(staged)
         with airflow_glue.billing_db() as conn:
-            return quality.check(conn, dt.date.fromisoformat(staged["digest_date"]),
-                                 airflow_glue.settings().max_errors_per_day).as_dict()
+            return quality.check(conn, day.digest_date, airflow_glue.settings().max_errors_per_day).to_xcom()
 
     @task
     def build_digests(staged: dict, _quality: dict) -> dict:
-        from billing_digest import airflow_glue, stage
-        from billing_digest.window import Window
+        from billing_digest import airflow_glue, build
+        from billing_digest.handoffs import StagedDay
 
-        window = Window(dt.datetime.fromisoformat(staged["window_start"]),
-                        dt.datetime.fromisoformat(staged["window_end"]))
+        day = StagedDay.from_xcom(staged)
         with airflow_glue.billing_db() as conn:
-            return stage.build_and_stage(conn, window, airflow_glue.settings())
+            return build.build_and_stage(conn, day.window, airflow_glue.settings()).to_xcom()
 
     @task
     def plan_batches(built: dict) -> list[dict]:
-        from billing_digest import airflow_glue, stage
+        from billing_digest import airflow_glue, plan
+        from billing_digest.handoffs import BuiltDay
 
         params = get_current_context()["params"]
+        day = BuiltDay.from_xcom(built)
         with airflow_glue.billing_db() as conn:
-            return stage.plan_batches(conn, dt.date.fromisoformat(built["digest_date"]),
-                                      resend=bool(params["resend"]), entity_ids=params["entity_ids"] or None)
+            batches = plan.plan_batches(conn, day.digest_date, resend=bool(params["resend"]),
+                                        entity_ids=params["entity_ids"] or None)
+        return [b.to_xcom() for b in batches]
 
     @task(map_index_template="{{ batch_label }}", retries=5)
     def deliver(batch: dict) -> dict:
         from billing_digest import airflow_glue
         from billing_digest.deliver import DeliveryOptions, deliver_batch
+        from billing_digest.handoffs import BatchPlan
         from billing_digest.render import Renderer
 
+        plan = BatchPlan.from_xcom(batch)
         ctx = get_current_context()
-        ctx["batch_label"] = batch["label"]  # type: ignore[typeddict-unknown-key]
+        ctx["batch_label"] = plan.label  # type: ignore[typeddict-unknown-key]
         params = ctx["params"]
         settings = airflow_glue.settings()
         options = DeliveryOptions(
@@ -135,17 +142,23 @@ def billing_error_digest() -> None:
             attempts=settings.smtp_attempts, backoff_seconds=settings.smtp_backoff_seconds)
         with airflow_glue.billing_db() as conn:
             return deliver_batch(conn, airflow_glue.smtp_settings(), Renderer(settings),
-                                 dt.date.fromisoformat(batch["digest_date"]), batch["batch"], options).as_dict()
+                                 plan.digest_date, plan.batch, options).to_xcom()
 
     @task(trigger_rule="none_failed")
     def summarize(built: dict, reports: list[dict] | None) -> dict:
-        from billing_digest import airflow_glue, summary
+        import logging
 
+        from billing_digest import airflow_glue, summary
+        from billing_digest.handoffs import BatchReport, BuiltDay
+
+        run_id = get_current_context()["run_id"]
+        # One slice request: iterating the lazy sequence would probe past its end (a logged 404).
+        batch_reports = [BatchReport.from_xcom(r) for r in (reports[:] if reports else [])]
         with airflow_glue.billing_db() as conn:
-            result = summary.summarize(conn, dt.date.fromisoformat(built["digest_date"]), built,
-                                       list(reports or []))
-        print(summary.format_table(result))
-        return result
+            result = summary.summarize(conn, BuiltDay.from_xcom(built), batch_reports, run_id)
+            summary.save(conn, result)
+        logging.getLogger("billing_digest").info("run summary\n%s", summary.format_table(result))
+        return result.to_xcom()
 
     staged = extract_errors()
     built = build_digests(staged, check_quality(staged))

@@ -10,12 +10,10 @@ import datetime as dt
 import json
 import os
 import time
-from collections import Counter
 
 import psycopg
 
-from billing_digest import sql
-from billing_digest.topics import STEP_TOPIC, TOPICS
+from billing_digest import sql, summary
 from billing_digest.window import window_for_date
 from devtools.airflow_env import DEMO, airflow, airflow_env, billing_dsn, migrate
 from devtools.smtp_sink import SmtpSink
@@ -44,35 +42,23 @@ def seed(dsn: str) -> None:
 
 
 def report(dsn: str, received: int) -> None:
-    params = {"digest_date": DEMO_DATE}
-    with psycopg.connect(dsn) as conn:
-        by_topic: Counter[str] = Counter()
-        for step, n in conn.execute(sql.load("report/errors_by_step"), params):
-            if step in STEP_TOPIC:
-                by_topic[STEP_TOPIC[step]] += n
-        entities = conn.execute(sql.load("report/entities_with_digest"), params).fetchone()[0]
-        ledger: Counter[str] = Counter()
-        for state, _reason, n in conn.execute(sql.load("ledger/day_summary"), params):
-            ledger[state] += n
+    """The run's summary as the DAG saved it (``summary.format_table``), and where the mail went."""
     window = window_for_date(DEMO_DATE)
-    digests = sum(n for state, n in ledger.items() if state != "skipped")
+    with psycopg.connect(dsn) as conn:
+        result = summary.latest(conn, DEMO_DATE)
     print()
-    print(f"Billing error digest for {DEMO_DATE:%d/%m/%Y} (window {window.start:%d/%m %H:%M} to "
-          f"{window.end:%d/%m %H:%M}, America/Sao_Paulo)")
-    rows = [("entities with errors", entities)]
-    rows += [(f"errors: {topic.title}", by_topic.get(topic.code, 0)) for topic in TOPICS]
-    rows += [("digests (user x entity)", digests)]
-    rows += [(f"ledger: {state}", ledger[state]) for state in ("sent", "failed", "deferred", "pending", "skipped")
-             if ledger.get(state)]
-    rows += [("e-mails sent by this run", received)]
-    for label, n in rows:
-        print(f"  {label:<38}{n:>8,}")
+    print(f"Window {window.start:%d/%m %H:%M} to {window.end:%d/%m %H:%M} (America/Sao_Paulo); "
+          f"the SMTP sink received {received:,} e-mail(s) during this run.")
+    if result is None:
+        print(f"No summary saved for {DEMO_DATE:%d/%m/%Y}: the run stopped before summarize (see the log).")
+        return
+    print(summary.format_table(result))
+    sent_before = result.ledger.get("sent", {})
+    if received == 0 and sent_before:
+        print(f"\nNothing new to send: the {sum(sent_before.values()):,} digests of {DEMO_DATE:%d/%m/%Y} were "
+              "already sent (delivery ledger digest.deliveries). No e-mail was sent twice.")
     outbox = DEMO / "outbox"
     files = len(list(outbox.glob("*.eml"))) if outbox.exists() else 0
-    print()
-    if received == 0 and ledger.get("sent"):
-        print(f"Nothing new to send: the {ledger['sent']:,} digests of {DEMO_DATE:%d/%m/%Y} were already sent "
-              "(delivery ledger digest.deliveries). No e-mail was sent twice.")
     print(f"Messages: {outbox} ({files:,} .eml files; open one in any mail client)")
 
 

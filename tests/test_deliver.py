@@ -8,7 +8,7 @@ import threading
 import psycopg
 import pytest
 
-from billing_digest import extract, stage
+from billing_digest import build, extract, plan
 from billing_digest.deliver import DeliveryIncomplete, DeliveryOptions, deliver_batch
 from billing_digest.render import Renderer
 from billing_digest.settings import Settings
@@ -39,17 +39,17 @@ def day(world, conn):
         world.all_ok(inv, local(DAY, 9), steps=("boleto", "charge_email"))
         world.attempt(inv, "nfse", "rejected", local(DAY, 9, 1), "E160 - Código de serviço inválido", "E160")
     extract.stage_errors(conn, WINDOW)
-    stage.build_and_stage(conn, WINDOW, SETTINGS)
+    build.build_and_stage(conn, WINDOW, SETTINGS)
     return {"acme": acme, "beta": beta, **users}
 
 
 def run(conn, port, sleeps=None, **options):
     smtp = options.pop("smtp", None) or SmtpSettings(port=port, timeout=5)
-    batches = stage.plan_batches(conn, DAY, resend=options.get("resend", False))
+    batches = plan.plan_batches(conn, DAY, resend=options.get("resend", False))
     opts = DeliveryOptions(backoff_seconds=0.5, **options)
     reports = []
     for b in batches:
-        reports.append(deliver_batch(conn, smtp, Renderer(SETTINGS), DAY, b["batch"], opts,
+        reports.append(deliver_batch(conn, smtp, Renderer(SETTINGS), DAY, b.batch, opts,
                                      sleep=(sleeps.append if sleeps is not None else lambda s: None)))
     return reports
 
@@ -70,7 +70,7 @@ def test_one_email_per_user_and_entity_and_a_rerun_sends_nothing(conn, day, smtp
     assert {v[0] for v in ledger(conn).values()} == {"sent"}
     run(conn, smtp_sink.port)
     assert len(smtp_sink.messages) == 4
-    assert stage.plan_batches(conn, DAY) == []
+    assert plan.plan_batches(conn, DAY) == []
 
 
 def test_permanent_refusal_fails_that_digest_and_the_batch_goes_on(conn, day, smtp_sink):
@@ -211,7 +211,7 @@ def test_same_address_on_two_users_gets_one_message(conn, world, smtp_sink):
     inv = world.invoice(acme, local(DAY, 9), boleto=False, notification=False)
     world.attempt(inv, "nfse", "failed", local(DAY, 9, 1), "erro")
     extract.stage_errors(conn, WINDOW)
-    built = stage.build_and_stage(conn, WINDOW, SETTINGS)
+    built = build.build_and_stage(conn, WINDOW, SETTINGS)
     run(conn, smtp_sink.port)
     assert len(smtp_sink.messages) == 1
-    assert built["problems"] == {"duplicate_address": 1}
+    assert built.problems == {"duplicate_address": 1}

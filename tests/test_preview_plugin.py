@@ -17,7 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 from markupsafe import escape
 
-from billing_digest import extract, stage
+from billing_digest import build, extract, plan
 from billing_digest.deliver import DeliveryOptions, deliver_batch
 from billing_digest.render import Renderer
 from billing_digest.settings import Settings
@@ -53,10 +53,10 @@ def day(world, conn, smtp_sink):
         world.attempt(inv, "nfse", "rejected", local(DAY, 9, 1), EVIL_MESSAGE, "E160")
     window = window_for_date(DAY)
     extract.stage_errors(conn, window)
-    stage.build_and_stage(conn, window, SETTINGS)
+    build.build_and_stage(conn, window, SETTINGS)
     smtp_sink.faults.on_rcpt = lambda a: "550 5.1.1 Mailbox does not exist" if a.startswith("bruno") else None
-    for batch in stage.plan_batches(conn, DAY):
-        deliver_batch(conn, SmtpSettings(port=smtp_sink.port, timeout=5), Renderer(SETTINGS), DAY, batch["batch"],
+    for batch in plan.plan_batches(conn, DAY):
+        deliver_batch(conn, SmtpSettings(port=smtp_sink.port, timeout=5), Renderer(SETTINGS), DAY, batch.batch,
                       DeliveryOptions(backoff_seconds=0.1, run_id="test"), sleep=lambda s: None)
     return {"padaria": padaria, "zeta": zeta, **users}
 

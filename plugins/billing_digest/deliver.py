@@ -20,19 +20,20 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 
-from billing_digest import sql
+from billing_digest import NOTIFICATION_KIND, sql
+from billing_digest.addresses import is_valid_email
+from billing_digest.handoffs import BatchReport
+from billing_digest.ledger import LOCK_KEY, State, sendable_states
+from billing_digest.payload import EntityDigest
 from billing_digest.render import Recipient, Renderer
 from billing_digest.smtp import PermanentError, SmtpClient, SmtpSettings, TransientError
-from billing_digest.transform import EMAIL_RE
 
 log = logging.getLogger(__name__)
-
-SENDABLE = ("pending", "deferred")
 
 
 class DeliveryIncomplete(RuntimeError):
@@ -53,17 +54,35 @@ class DeliveryOptions:
     lookahead: int = 32              # messages rendered ahead of the SMTP connection
 
 
-@dataclass
-class BatchReport:
-    digest_date: str
-    batch: int
-    outcomes: Counter[str] = field(default_factory=Counter)
-    smtp_connections: int = 0
-    seconds: float = 0.0
+# What the preparing thread hands the sender thread, in order.
+@dataclass(frozen=True)
+class Send:
+    """Send this message, then record the outcome."""
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"digest_date": self.digest_date, "batch": self.batch, "outcomes": dict(self.outcomes),
-                "smtp_connections": self.smtp_connections, "seconds": round(self.seconds, 3)}
+    row: dict[str, Any]
+    message_id: str
+    message: bytes
+    envelope_to: str
+
+
+@dataclass(frozen=True)
+class Mark:
+    """Record an outcome without sending (skipped, or a failure decided before sending)."""
+
+    row: dict[str, Any]
+    state: State
+    reason: str | None
+    attempts: int = 0
+
+
+@dataclass(frozen=True)
+class Unlock:
+    """Release a chunk's row locks: every outcome of the chunk is recorded."""
+
+    ids: list[int]
+
+
+Job = Send | Mark | Unlock
 
 
 def _ineligible_reason(row: dict[str, Any]) -> str | None:
@@ -75,7 +94,7 @@ def _ineligible_reason(row: dict[str, Any]) -> str | None:
         return "access_revoked"
     if not row["opted_in"]:
         return "opted_out"
-    if not row["email"] or not EMAIL_RE.fullmatch(row["email"].strip()):
+    if not is_valid_email(row["email"]):
         return "invalid_email"
     return None
 
@@ -114,11 +133,12 @@ class BatchSender:
         self.conn, self.smtp_settings, self.renderer = conn, smtp, renderer
         self.digest_date, self.batch, self.options = digest_date, batch, options
         self.sleep, self.now = sleep, now
-        self.report = BatchReport(digest_date.isoformat(), batch)
+        self.outcomes: Counter[str] = Counter()
+        self.smtp_connections = 0
         self._consecutive_deferred = 0
         self._envelope_from = renderer.sender_addr
         self._outcomes_lock = threading.Lock()
-        self._to_sender: queue.Queue[tuple[Any, ...] | None] | None = None
+        self._to_sender: queue.Queue[Job | None] | None = None
         self._stop = threading.Event()  # a thread gave up: nothing more is prepared or sent
         self._error: BaseException | None = None
         self._stopped_early = False
@@ -130,7 +150,7 @@ class BatchSender:
 
     def _count(self, outcome: str, n: int = 1) -> None:
         with self._outcomes_lock:
-            self.report.outcomes[outcome] += n
+            self.outcomes[outcome] += n
 
     def _fail(self, exc: BaseException) -> None:
         if self._error is None:
@@ -143,8 +163,8 @@ class BatchSender:
         # A 'sent' mark must survive a worker crash, not a PostgreSQL crash: commits need not
         # wait for the disk (at most the last few hundred ms of marks of a crashed server).
         self.conn.execute("SET synchronous_commit = off")
-        states = list(SENDABLE) + (["sent", "failed"] if self.options.resend else [])
-        candidates = self._q("ledger/batch_candidates", digest_date=self.digest_date, batch=self.batch,
+        states = sendable_states(self.options.resend)
+        candidates = self._q("deliver/batch_candidates", digest_date=self.digest_date, batch=self.batch,
                              states=states, entity_ids=list(self.options.entity_ids)
                              if self.options.entity_ids else None)
         rows = [(r["id"], r["entity_id"]) for r in candidates]
@@ -170,38 +190,38 @@ class BatchSender:
                 self._to_sender.put(None)
                 sender.join()
             client.close()
-            self.report.smtp_connections = client.connections
-            self.report.seconds = time.perf_counter() - started
+            self.smtp_connections = client.connections
         if self._error is not None:
             raise self._error
         if self._stopped_early:
             self._count("stopped_early")
-        log.info("batch %s of %s done: %s", self.batch, self.digest_date, dict(self.report.outcomes))
-        deferred = self.report.outcomes.get("deferred", 0)
-        if deferred or self.report.outcomes.get("stopped_early"):
+        log.info("batch %s of %s done: %s", self.batch, self.digest_date, dict(self.outcomes))
+        deferred = self.outcomes.get("deferred", 0)
+        if deferred or self.outcomes.get("stopped_early"):
             raise DeliveryIncomplete(
                 f"batch {self.batch} of {self.digest_date}: {deferred} digest(s) deferred after transient "
                 f"SMTP failures; the task retry will send them (nothing already accepted is sent again)")
-        return self.report
+        return BatchReport(self.digest_date, self.batch, dict(sorted(self.outcomes.items())),
+                           self.smtp_connections, round(time.perf_counter() - started, 3))
 
     # -- this thread: lock, read, decide, render ----------------------------------------------
     def _run_chunk(self, ids: list[int], states: list[str]) -> None:
-        locked = [r["id"] for r in self._q("ledger/lock_rows", ids=ids)]
+        locked = [r["id"] for r in self._q("deliver/lock_rows", ids=ids, lock_key=LOCK_KEY)]
         if len(ids) > len(locked):
             self._count("locked_by_other_run", len(ids) - len(locked))
         if not locked:
             return
         try:
-            rows = self._q("ledger/load_locked", ids=locked, states=states,
+            rows = self._q("deliver/load_locked", ids=locked, states=states,
                            resend=self.options.resend, run_id=self.options.run_id)
             if not rows:
                 return
             entity_ids = sorted({r["entity_id"] for r in rows})
             payloads = {r["entity_id"]: r["payload"] for r in
-                        self._q("ledger/load_payloads", digest_date=self.digest_date, entity_ids=entity_ids)}
+                        self._q("deliver/load_payloads", digest_date=self.digest_date, entity_ids=entity_ids)}
             status = {(r["entity_id"], r["user_id"]): r for r in self._q(
-                "ledger/recipient_status", entity_ids=[r["entity_id"] for r in rows],
-                user_ids=[r["user_id"] for r in rows])}
+                "deliver/recipient_status", entity_ids=[r["entity_id"] for r in rows],
+                user_ids=[r["user_id"] for r in rows], kind=NOTIFICATION_KIND)}
             seen: set[tuple[int, str]] = set()
             for row in rows:
                 if self._stop.is_set():
@@ -209,28 +229,28 @@ class BatchSender:
                 self._prepare(row, payloads.get(row["entity_id"]), status[(row["entity_id"], row["user_id"])], seen)
         finally:
             # The locks are released after the chunk's last outcome is recorded.
-            self._emit(("unlock", locked))
+            self._emit(Unlock(locked))
 
-    def _emit(self, item: tuple[Any, ...]) -> None:
+    def _emit(self, job: Job) -> None:
         if self._to_sender is None:  # nothing is sent (dry run): record here
-            self._record(*item)
+            self._record(job)
         else:
-            self._to_sender.put(item)
+            self._to_sender.put(job)
 
-    def _prepare(self, row: dict[str, Any], payload: dict[str, Any] | None, status: dict[str, Any],
+    def _prepare(self, row: dict[str, Any], payload: EntityDigest | None, status: dict[str, Any],
                  seen: set[tuple[int, str]]) -> None:
         """Who may receive is decided here, now; the message is rendered and handed to the sender."""
         if payload is None:
-            self._emit(("mark", row, "skipped", "no_digest"))
+            self._emit(Mark(row, "skipped", "no_digest"))
             return
         reason = _ineligible_reason(status)
         if reason:
             log.info("skip entity=%s user=%s: %s", row["entity_id"], row["user_id"], reason)
-            self._emit(("mark", row, "skipped", reason))
+            self._emit(Mark(row, "skipped", reason))
             return
         email = status["email"].strip()
         if (row["entity_id"], email.lower()) in seen:
-            self._emit(("mark", row, "skipped", "duplicate_address"))
+            self._emit(Mark(row, "skipped", "duplicate_address"))
             return
         seen.add((row["entity_id"], email.lower()))
         recipient = Recipient(row["user_id"], status["user_name"] or row["recipient_name"] or "", email)
@@ -240,33 +260,32 @@ class BatchSender:
         if self.options.dry_run:
             self._count("dry_run")
             return
-        self._emit(("send", row, message_id, message, envelope_to))
+        self._emit(Send(row, message_id, message, envelope_to))
 
     # -- sender thread: SMTP and the ledger, in order ---------------------------------------------
     def _sender_loop(self, client: SmtpClient) -> None:
         assert self._to_sender is not None
-        while (item := self._to_sender.get()) is not None:
-            if item[0] == "send" and self._stop.is_set():
+        while (job := self._to_sender.get()) is not None:
+            if isinstance(job, Send) and self._stop.is_set():
                 continue  # not sent, not marked: the row stays as it was (pending or deferred)
             try:
-                if item[0] == "send":
-                    self._send(client, *item[1:])
+                if isinstance(job, Send):
+                    self._send(client, job)
                 else:
-                    self._record(*item)
+                    self._record(job)
             except BaseException as exc:  # handed to run(), which raises it
                 self._fail(exc)
 
-    def _send(self, client: SmtpClient, row: dict[str, Any], message_id: str, message: bytes,
-              envelope_to: str) -> None:
-        attempts = 0
+    def _send(self, client: SmtpClient, job: Send) -> None:
+        row, attempts = job.row, 0
         while True:
             attempts += 1
             try:
-                client.send(self._envelope_from, envelope_to, message)
+                client.send(self._envelope_from, job.envelope_to, job.message)
             except PermanentError as exc:
                 log.warning("entity=%s user=%s refused permanently: %s", row["entity_id"], row["user_id"], exc)
                 self._consecutive_deferred = 0
-                self._record("mark", row, "failed", str(exc)[:500], attempts)
+                self._record(Mark(row, "failed", str(exc)[:500], attempts))
                 return
             except TransientError as exc:
                 if attempts < self.options.attempts:
@@ -276,7 +295,7 @@ class BatchSender:
                     self.sleep(delay)
                     continue
                 self._consecutive_deferred += 1
-                self._record("mark", row, "deferred", str(exc)[:500], attempts)
+                self._record(Mark(row, "deferred", str(exc)[:500], attempts))
                 if self._consecutive_deferred >= self.options.max_consecutive_deferred:
                     self._stopped_early = True  # the server is struggling: leave the rest for the retry
                     self._stop.set()
@@ -284,29 +303,26 @@ class BatchSender:
             break
         self._consecutive_deferred = 0
         # Recorded before the next message starts: in its own commit, right after the 250.
-        self._record("sent", row, attempts, message_id, envelope_to)
+        self._mark_sent(job, attempts)
 
-    def _record(self, kind: str, *args: Any) -> None:
-        """One ledger write: 'sent', 'mark' (failed, deferred, skipped) or 'unlock' (a chunk's locks)."""
-        if kind == "sent":
-            row, attempts, message_id, envelope_to = args
-            if self.options.redirect_to:
-                self._count("redirected")
-                return
-            self._q("ledger/mark_sent", id=row["id"], attempts=attempts, message_id=message_id,
-                    sent_to=envelope_to, run_id=self.options.run_id)
-            self._count("resent" if row["state"] == "sent" else "sent")
-        elif kind == "mark":
-            self._mark(*args)
-        elif kind == "unlock":
-            self._q("ledger/unlock_rows", ids=args[0])
+    def _mark_sent(self, job: Send, attempts: int) -> None:
+        if self.options.redirect_to:
+            self._count("redirected")
+            return
+        self._q("deliver/mark_sent", id=job.row["id"], attempts=attempts, message_id=job.message_id,
+                sent_to=job.envelope_to, run_id=self.options.run_id)
+        self._count("resent" if job.row["state"] == "sent" else "sent")
 
-    def _mark(self, row: dict[str, Any], state: str, reason: str | None, attempts: int = 0) -> None:
-        self._count(state if state != "skipped" else f"skipped:{reason}")
+    def _record(self, job: Mark | Unlock) -> None:
+        """One ledger write without a send: an outcome (failed, deferred, skipped) or a chunk's unlock."""
+        if isinstance(job, Unlock):
+            self._q("deliver/unlock_rows", ids=job.ids, lock_key=LOCK_KEY)
+            return
+        self._count(job.state if job.state != "skipped" else f"skipped:{job.reason}")
         if self.options.dry_run or self.options.redirect_to:
             return
-        self._q("ledger/mark_outcome", id=row["id"], state=state, reason=reason, attempts=attempts,
-                run_id=self.options.run_id)
+        self._q("deliver/mark_outcome", id=job.row["id"], state=job.state, reason=job.reason,
+                attempts=job.attempts, run_id=self.options.run_id)
 
 
 def deliver_batch(conn: psycopg.Connection, smtp: SmtpSettings, renderer: Renderer, digest_date: dt.date,

@@ -1,4 +1,4 @@
-"""Data-quality checks on the staged errors, before anything is sent.
+"""Step 2, quality: checks on the staged errors, before anything is sent.
 
 They fail the run (loudly, with the reasons) only on systemic problems; a few bad rows
 are counted and reported by the transform instead.
@@ -6,35 +6,30 @@ are counted and reported by the transform instead.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-from dataclasses import dataclass
 
 import psycopg
 
 from billing_digest import sql
+from billing_digest.handoffs import Handoff
 
 
 class DataQualityError(RuntimeError):
-    pass
+    """The day's data cannot support a digest: nothing is sent, the message says why."""
 
 
-@dataclass(frozen=True)
-class QualityReport:
+@dataclasses.dataclass(frozen=True)
+class QualityReport(Handoff):
     staged: int
     without_entity: int
     without_link: int
-    failures: tuple[str, ...]
-
-    def as_dict(self) -> dict[str, object]:
-        return {"staged": self.staged, "without_entity": self.without_entity,
-                "without_link": self.without_link, "failures": list(self.failures)}
+    failures: tuple[str, ...] = ()
 
 
-def check(conn: psycopg.Connection, digest_date: dt.date, max_errors: int,
-          max_unroutable_share: float = 0.5) -> QualityReport:
-    row = conn.execute(sql.load("extract/quality_counts"), {"digest_date": digest_date}).fetchone()
-    assert row is not None
-    staged, without_entity, without_link = (int(v) for v in row)
+def assess(digest_date: dt.date, staged: int, without_entity: int, without_link: int, max_errors: int,
+           max_unroutable_share: float = 0.5) -> QualityReport:
+    """The verdict on the day's counts (pure)."""
     failures = []
     if staged > max_errors:
         failures.append(f"{staged} errors staged for {digest_date}, above the sane bound of {max_errors} "
@@ -42,7 +37,16 @@ def check(conn: psycopg.Connection, digest_date: dt.date, max_errors: int,
     if staged and without_entity / staged > max_unroutable_share:
         failures.append(f"{without_entity} of {staged} errors reference unknown invoices "
                         "(no entity to route them to): is the invoices table complete?")
-    report = QualityReport(staged, without_entity, without_link, tuple(failures))
-    if failures:
-        raise DataQualityError("data-quality check failed: " + " | ".join(failures))
+    return QualityReport(staged, without_entity, without_link, tuple(failures))
+
+
+def check(conn: psycopg.Connection, digest_date: dt.date, max_errors: int,
+          max_unroutable_share: float = 0.5) -> QualityReport:
+    """Counts of the staged day (include/sql/quality/counts.sql), then :func:`assess`; raises on failure."""
+    row = conn.execute(sql.load("quality/counts"), {"digest_date": digest_date}).fetchone()
+    assert row is not None
+    staged, without_entity, without_link = (int(v) for v in row)
+    report = assess(digest_date, staged, without_entity, without_link, max_errors, max_unroutable_share)
+    if report.failures:
+        raise DataQualityError("data-quality check failed: " + " | ".join(report.failures))
     return report

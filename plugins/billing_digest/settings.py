@@ -1,8 +1,9 @@
-"""Settings of the digest, with documented defaults.
+"""Settings of the digest, with documented defaults (the README's settings table lists each one).
 
-In Airflow each setting is an Airflow Variable ``billing_digest_<name>`` (so it can also be
-given as the env var ``AIRFLOW_VAR_BILLING_DIGEST_<NAME>``); outside Airflow (demo, tests,
-benchmarks) the env var ``BILLING_DIGEST_<NAME>`` is read. Nothing is read at DAG-parse time.
+In Airflow they are one JSON Variable, ``billing_digest_settings`` (a JSON object; read by
+``airflow_glue.settings()`` when a task runs, never at parse time); each key wins over the env var
+``BILLING_DIGEST_<NAME>``, which wins over the default here. Outside Airflow (demo, tests,
+benchmarks, the unsubscribe service) only the env vars and the defaults apply.
 """
 
 from __future__ import annotations

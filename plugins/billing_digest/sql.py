@@ -8,6 +8,8 @@ from pathlib import Path
 
 import psycopg
 
+from billing_digest.ledger import LOCK_KEY, SCHEMA_LOCK
+
 
 def include_dir() -> Path:
     """``include/`` of the project (overridable with BILLING_DIGEST_INCLUDE_DIR)."""
@@ -19,7 +21,7 @@ def include_dir() -> Path:
 
 @functools.cache
 def load(name: str) -> str:
-    """Text of ``include/sql/<name>.sql``, e.g. ``load("extract/recipients")``."""
+    """Text of ``include/sql/<name>.sql``, e.g. ``load("build/recipients")``."""
     return (include_dir() / "sql" / f"{name}.sql").read_text(encoding="utf-8")
 
 
@@ -27,6 +29,6 @@ def apply_schema(conn: psycopg.Connection) -> None:
     """Run every DDL file of ``include/sql/schema`` in name order (they are idempotent)."""
     with conn.transaction():
         # Serialise concurrent starts (two workers creating the schema at once).
-        conn.execute("SELECT pg_advisory_xact_lock(727274, 1)")
+        conn.execute("SELECT pg_advisory_xact_lock(%s::int, %s::int)", (LOCK_KEY, SCHEMA_LOCK))
         for path in sorted((include_dir() / "sql" / "schema").glob("*.sql")):
             conn.execute(path.read_text(encoding="utf-8"))

@@ -1,52 +1,87 @@
-"""The run summary: what was found, who was told, what failed and why (counts only, no addresses)."""
+"""Step 6, summarize: what was found, who was told, what failed and why (counts only, no addresses).
+
+The summary is the last task's XCom, a table in its log, and is kept per day in
+``digest.day_reports`` (the demo prints it from there with :func:`format_table`).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import json
 from collections import Counter
-from typing import Any
+from collections.abc import Iterable
 
 import psycopg
 
 from billing_digest import sql
+from billing_digest.handoffs import BatchReport, BuiltDay, Handoff
 from billing_digest.topics import TOPIC_BY_CODE
 
 
-def summarize(conn: psycopg.Connection, digest_date: dt.date, built: dict[str, Any],
-              batch_reports: list[dict[str, Any]]) -> dict[str, Any]:
+@dataclasses.dataclass(frozen=True)
+class RunSummary(Handoff):
+    digest_date: dt.date
+    errors_by_topic: dict[str, int]
+    entities_with_errors: int
+    digests: int
+    bad_input: dict[str, int]
+    this_run: dict[str, int]                # outcome of this run's deliveries -> count
+    ledger: dict[str, dict[str, int]]       # state -> reason ('-' for none) -> count, the whole day
+    emails_sent_this_run: int
+    run_id: str = ""
+
+
+def summarize(conn: psycopg.Connection, built: BuiltDay, batch_reports: Iterable[BatchReport],
+              run_id: str = "") -> RunSummary:
     ledger: dict[str, dict[str, int]] = {}
-    for state, reason, n in conn.execute(sql.load("ledger/day_summary"), {"digest_date": digest_date}):
+    for state, reason, n in conn.execute(sql.load("summary/ledger_by_state"), {"digest_date": built.digest_date}):
         ledger.setdefault(state, {})[reason or "-"] = int(n)
     this_run: Counter[str] = Counter()
     for report in batch_reports:
-        this_run.update(report.get("outcomes", {}))
-    return {
-        "digest_date": digest_date.isoformat(),
-        "errors_by_topic": built.get("errors_by_topic", {}),
-        "entities_with_errors": built.get("entities_with_errors", 0),
-        "digests": built.get("digests", 0),
-        "bad_input": built.get("problems", {}),
-        "this_run": dict(sorted(this_run.items())),
-        "ledger": ledger,
-        "emails_sent_this_run": this_run.get("sent", 0) + this_run.get("resent", 0),
-    }
+        this_run.update(report.outcomes)
+    return RunSummary(
+        digest_date=built.digest_date,
+        errors_by_topic=built.errors_by_topic,
+        entities_with_errors=built.entities_with_errors,
+        digests=built.digests,
+        bad_input=built.problems,
+        this_run=dict(sorted(this_run.items())),
+        ledger=ledger,
+        emails_sent_this_run=this_run.get("sent", 0) + this_run.get("resent", 0),
+        run_id=run_id,
+    )
 
 
-def format_table(summary: dict[str, Any]) -> str:
-    """A readable table of the summary for the task log."""
-    lines = [f"Billing error digest for {summary['digest_date']}", ""]
+def save(conn: psycopg.Connection, summary: RunSummary) -> None:
+    """Keep the summary as the day's latest report (``digest.day_reports``)."""
+    with conn.transaction():
+        conn.execute(sql.load("summary/save_report"), {
+            "digest_date": summary.digest_date, "run_id": summary.run_id,
+            "summary": json.dumps(summary.to_xcom(), ensure_ascii=False)})
+
+
+def latest(conn: psycopg.Connection, digest_date: dt.date) -> RunSummary | None:
+    """The day's latest saved summary, if any run of that day got as far as summarizing."""
+    row = conn.execute(sql.load("summary/load_report"), {"digest_date": digest_date}).fetchone()
+    return RunSummary.from_xcom(row[0]) if row else None
+
+
+def format_table(summary: RunSummary) -> str:
+    """A readable table of the summary (task log, demo)."""
+    lines = [f"Billing error digest for {summary.digest_date.isoformat()}", ""]
     rows: list[tuple[str, str]] = []
-    for code, n in summary["errors_by_topic"].items():
+    for code, n in summary.errors_by_topic.items():
         rows.append((f"errors: {TOPIC_BY_CODE[code].title}", str(n)))
-    rows += [("entities with errors", str(summary["entities_with_errors"])),
-             ("digests (user x entity)", str(summary["digests"])),
-             ("e-mails sent by this run", str(summary["emails_sent_this_run"]))]
-    for outcome, n in summary["this_run"].items():
+    rows += [("entities with errors", str(summary.entities_with_errors)),
+             ("digests (user x entity)", str(summary.digests)),
+             ("e-mails sent by this run", str(summary.emails_sent_this_run))]
+    for outcome, n in summary.this_run.items():
         rows.append((f"this run: {outcome}", str(n)))
-    for state, reasons in summary["ledger"].items():
+    for state, reasons in summary.ledger.items():
         for reason, n in reasons.items():
             rows.append((f"ledger: {state}" + ("" if reason == "-" else f" ({reason})"), str(n)))
-    for reason, n in summary["bad_input"].items():
+    for reason, n in summary.bad_input.items():
         rows.append((f"bad input: {reason}", str(n)))
     width = max(len(k) for k, _ in rows)
     lines += [f"  {k.ljust(width)}  {v.rjust(8)}" for k, v in rows]

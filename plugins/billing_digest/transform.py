@@ -17,6 +17,8 @@ from typing import Any
 
 import pandas as pd
 
+from billing_digest.addresses import EMAIL_RE
+from billing_digest.payload import EntityDigest, ErrorItem, TopicDigest
 from billing_digest.topics import (
     FAILED_STATUSES,
     MISSING_STEP_MESSAGES,
@@ -32,9 +34,6 @@ TRUNCATION_MARK = " […]"
 CUSTOMER_PLACEHOLDER = "Cliente não informado"
 MESSAGE_PLACEHOLDER = "Erro sem mensagem informada pelo sistema de origem."
 _CONTROL = r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff]+"
-# Deliberately strict: one mailbox, no display name, no spaces, quotes, commas or brackets.
-EMAIL_RE = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-                      r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+")
 _PATH_RE = re.compile(r"/[A-Za-z0-9/_\-.~%?=&]*")
 _CENT = Decimal("0.01")
 
@@ -162,7 +161,7 @@ def _missing(value: Any) -> bool:
 
 def build_entity_digests(
     errors: pd.DataFrame, digest_date: dt.date, max_items: int
-) -> dict[int, dict[str, Any]]:
+) -> dict[int, EntityDigest]:
     """One payload per entity: its topics in order, each with its total and first ``max_items``."""
     if errors.empty:
         return {}
@@ -178,20 +177,20 @@ def build_entity_digests(
     shown = df.groupby(["entity_id", "topic"], sort=False).head(max_items)
     entities = df.drop_duplicates("entity_id")[["entity_id", "entity_name", "entity_cnpj"]]
 
-    payloads: dict[int, dict[str, Any]] = {}
+    payloads: dict[int, EntityDigest] = {}
     for row in entities.itertuples(index=False):
-        payloads[int(row.entity_id)] = {
-            "digest_date": digest_date.isoformat(),
-            "entity": {"id": int(row.entity_id), "name": row.entity_name,
-                       "cnpj": None if pd.isna(row.entity_cnpj) else str(row.entity_cnpj)},
-            "total": 0,
-            "topics": [],
-        }
+        payloads[int(row.entity_id)] = EntityDigest(
+            digest_date=digest_date.isoformat(),
+            entity={"id": int(row.entity_id), "name": row.entity_name,
+                    "cnpj": None if pd.isna(row.entity_cnpj) else str(row.entity_cnpj)},
+            total=0,
+            topics=[],
+        )
     columns = ["entity_id", "topic", "invoice_id", "invoice_number", "customer_name", "amount",
                "billing_date", "billing_type", "step", "kind", "status", "error_code",
                "error_message", "attempts", "invoice_path"]
     current: tuple[int, str] | None = None
-    items: list[dict[str, Any]] = []
+    items: list[ErrorItem] = []
 
     def flush() -> None:
         if current is None:
@@ -199,10 +198,9 @@ def build_entity_digests(
         entity_id, topic = current
         total = int(totals[(entity_id, topic)])
         payload = payloads[entity_id]
-        payload["topics"].append({
-            "code": topic, "title": TOPIC_BY_CODE[topic].title, "total": total,
-            "items": items, "more": total - len(items),
-        })
+        payload["topics"].append(TopicDigest(
+            code=topic, title=TOPIC_BY_CODE[topic].title, total=total, items=items, more=total - len(items),
+        ))
         payload["total"] += total
 
     shown = shown[columns]
@@ -220,21 +218,21 @@ def build_entity_digests(
             flush()
             current, items = k, []
         amount = cols["amount"][i]
-        items.append({
-            "invoice_id": int(invoice_id),
-            "number": cols["invoice_number"][i],
-            "customer": cols["customer_name"][i],
-            "amount": None if amount is None else str(amount),
-            "billing_date": cols["billing_date"][i],
-            "billing_type": cols["billing_type"][i],
-            "step": step,
-            "kind": kind,
-            "status": cols["status"][i],
-            "code": cols["error_code"][i],
-            "message": cols["error_message"][i],
-            "attempts": int(attempts),
-            "path": cols["invoice_path"][i],
-        })
+        items.append(ErrorItem(
+            invoice_id=int(invoice_id),
+            number=cols["invoice_number"][i],
+            customer=cols["customer_name"][i],
+            amount=None if amount is None else str(amount),
+            billing_date=cols["billing_date"][i],
+            billing_type=cols["billing_type"][i],
+            step=step,
+            kind=kind,
+            status=cols["status"][i],
+            code=cols["error_code"][i],
+            message=cols["error_message"][i],
+            attempts=int(attempts),
+            path=cols["invoice_path"][i],
+        ))
     flush()
     return payloads
 

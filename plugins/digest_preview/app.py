@@ -35,13 +35,14 @@ from fastapi.responses import HTMLResponse, Response
 from psycopg.rows import dict_row
 
 from billing_digest import sql
+from billing_digest.ledger import STATES
+from billing_digest.payload import EntityDigest
 from billing_digest.render import Recipient, Renderer
 from billing_digest.settings import Settings
 from digest_preview import DAG_ID, URL_PREFIX
 
 log = logging.getLogger(__name__)
 
-STATES = ("sent", "failed", "deferred", "pending", "skipped")
 TEMPLATES = Path(__file__).parent / "templates"
 
 
@@ -154,7 +155,7 @@ def create_app() -> FastAPI:
         if digest_date is None and days:
             digest_date = days[0]["digest_date"]
         digests = _rows(conn, sql.load("preview/day_digests"), digest_date=digest_date) if digest_date else []
-        ledger = (_rows(conn, sql.load("ledger/day_summary"), digest_date=digest_date) if digest_date else [])
+        ledger = (_rows(conn, sql.load("summary/ledger_by_state"), digest_date=digest_date) if digest_date else [])
         by_state = {s: 0 for s in STATES}
         for row in ledger:
             by_state[row["state"]] = by_state.get(row["state"], 0) + int(row["n"])
@@ -166,7 +167,8 @@ def create_app() -> FastAPI:
             chosen = pick_recipient(recipients, user_id)
             if digest and chosen:
                 renderer = renderer_for(config)
-                rendered = renderer.render(digest["payload"], recipient_of(chosen), send_time(chosen))
+                payload: EntityDigest = digest["payload"]
+                rendered = renderer.render(payload, recipient_of(chosen), send_time(chosen))
                 email = {"subject": rendered.subject, "html": rendered.html, "text": rendered.text,
                          "from": config.sender, "to": recipient_of(chosen).email,
                          "message_id": chosen["message_id"] or renderer.message_id(
@@ -185,7 +187,8 @@ def create_app() -> FastAPI:
                 if r["user_id"] == user_id]
         if not found or not rows:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "No such digest or recipient")
-        _, raw = renderer_for(config).message(found[0]["payload"], recipient_of(rows[0]), send_time(rows[0]))
+        payload: EntityDigest = found[0]["payload"]
+        _, raw = renderer_for(config).message(payload, recipient_of(rows[0]), send_time(rows[0]))
         name = f"billing-digest-{digest_date}-{entity_id}-{user_id}.eml"
         return Response(raw, media_type="message/rfc822",
                         headers={"Content-Disposition": f'attachment; filename="{name}"'})

@@ -60,3 +60,11 @@ CREATE TABLE IF NOT EXISTS digest.deliveries (
     PRIMARY KEY (digest_date, entity_id, user_id)
 );
 CREATE INDEX IF NOT EXISTS deliveries_batch_idx ON digest.deliveries (digest_date, batch);
+
+-- The latest run summary of each digest day (counts only, no addresses): summary.RunSummary.
+CREATE TABLE IF NOT EXISTS digest.day_reports (
+    digest_date  date        PRIMARY KEY,
+    run_id       text        NOT NULL,
+    summary      jsonb       NOT NULL,
+    updated_at   timestamptz NOT NULL DEFAULT now()
+);

@@ -17,8 +17,8 @@ import pytest
 from devtools import embedded_pg
 from devtools.airflow_local import LocalAirflow, sqlalchemy_url
 from devtools.smtp_sink import free_port
-from tests.celery_hostname import WORKER_HOSTNAME
-from tests.test_backfill import DAYS
+from tests.scenarios.celery_hostname import WORKER_HOSTNAME
+from tests.scenarios.test_backfill import DAYS
 from tests.world import local
 
 pytestmark = pytest.mark.slow
@@ -77,7 +77,7 @@ def test_celery_worker_runs_the_mapped_batches(world, db_dsn, pg_server, smtp_si
             "BILLING_DIGEST_MIN_BATCH_SIZE": "1", "BILLING_DIGEST_MAX_BATCHES": "4",
         },
         # task instances run by the worker record this hostname
-        command_env={"celery": {"AIRFLOW__CORE__HOSTNAME_CALLABLE": "tests.celery_hostname.worker_name"}})
+        command_env={"celery": {"AIRFLOW__CORE__HOSTNAME_CALLABLE": "tests.scenarios.celery_hostname.worker_name"}})
     with af:
         af.cli(["dags", "reserialize"], check=False)
         af.cli(["dags", "unpause", DAG])

@@ -13,7 +13,7 @@ import time
 
 from conftest import ROOT
 
-from billing_digest import extract, stage
+from billing_digest import build, extract
 from billing_digest.deliver import DeliveryOptions, deliver_batch
 from billing_digest.render import Renderer
 from billing_digest.settings import Settings
@@ -43,7 +43,7 @@ def test_sigkill_mid_batch_then_rerun_sends_exactly_the_rest(world, conn, db_dsn
         inv = world.invoice(entity, local(DAY, 9), boleto=False, notification=False)
         world.attempt(inv, "nfse", "failed", local(DAY, 9, 1), "erro")
     extract.stage_errors(conn, WINDOW)
-    stage.build_and_stage(conn, WINDOW, Settings())
+    build.build_and_stage(conn, WINDOW, Settings())
 
     third_rcpt = threading.Event()
     calls = {"n": 0}

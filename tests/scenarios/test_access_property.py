@@ -9,7 +9,7 @@ import re
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from billing_digest import extract, stage
+from billing_digest import build, extract, plan
 from billing_digest.deliver import DeliveryOptions, deliver_batch
 from billing_digest.render import Renderer
 from billing_digest.settings import Settings
@@ -39,7 +39,7 @@ worlds = st.fixed_dictionaries({
 })
 
 
-def build(world: World, spec: dict) -> tuple[list[int], list[int], dict[int, int]]:
+def build_world(world: World, spec: dict) -> tuple[list[int], list[int], dict[int, int]]:
     entity_ids, user_ids, invoice_entity = [], [], {}
     for n, e in enumerate(spec["entities"]):
         eid = world.entity(f"Empresa {n}", active=e["active"])
@@ -73,12 +73,12 @@ def test_no_leak_no_unwanted_mail_exactly_one_per_eligible_pair(conn, smtp_sink,
     conn.execute(f"TRUNCATE {TABLES}")
     smtp_sink.messages.clear()
     world = World(conn)
-    entity_ids, user_ids, invoice_entity = build(world, spec)
+    entity_ids, user_ids, invoice_entity = build_world(world, spec)
 
     extract.stage_errors(conn, WINDOW)
-    stage.build_and_stage(conn, WINDOW, Settings(min_batch_size=1, max_batches=3))
-    for b in stage.plan_batches(conn, DAY):
-        deliver_batch(conn, SmtpSettings(port=smtp_sink.port), Renderer(Settings()), DAY, b["batch"],
+    build.build_and_stage(conn, WINDOW, Settings(min_batch_size=1, max_batches=3))
+    for b in plan.plan_batches(conn, DAY):
+        deliver_batch(conn, SmtpSettings(port=smtp_sink.port), Renderer(Settings()), DAY, b.batch,
                       DeliveryOptions())
 
     has_error = {entity_ids[n] for n, e in enumerate(spec["entities"])

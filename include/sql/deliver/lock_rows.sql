@@ -2,4 +2,4 @@
 -- session holds, and a killed worker's locks vanish with its connection. Returns the ids
 -- this session now holds.
 SELECT id FROM unnest(%(ids)s::bigint[]) AS id
-WHERE pg_try_advisory_lock(727274, (id %% 2147483647)::int);
+WHERE pg_try_advisory_lock(%(lock_key)s::int, (id %% 2147483647)::int);

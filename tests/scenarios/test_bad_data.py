@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from billing_digest import extract, stage, summary
+from billing_digest import build, extract, plan, summary
 from billing_digest.deliver import DeliveryOptions, deliver_batch
 from billing_digest.render import Renderer
 from billing_digest.settings import Settings
@@ -49,18 +49,18 @@ def test_a_day_full_of_bad_rows_is_sent_safely_and_every_problem_is_counted(worl
 
     caplog.set_level(logging.INFO)
     extract.stage_errors(conn, WINDOW)
-    built = stage.build_and_stage(conn, WINDOW, Settings(max_items_per_topic=20))
-    reports = [deliver_batch(conn, SmtpSettings(port=smtp_sink.port), Renderer(Settings()), DAY, b["batch"],
-                             DeliveryOptions()).as_dict() for b in stage.plan_batches(conn, DAY)]
+    built = build.build_and_stage(conn, WINDOW, Settings(max_items_per_topic=20))
+    reports = [deliver_batch(conn, SmtpSettings(port=smtp_sink.port), Renderer(Settings()), DAY, b.batch,
+                             DeliveryOptions()) for b in plan.plan_batches(conn, DAY)]
 
-    assert built["problems"] == {
+    assert built.problems == {
         "amount_rounded": 1, "duplicate_address": 1, "invalid_email": 3, "long_message_truncated": 1,
         "missing_amount": 1, "missing_customer": 2, "missing_invoice_path": 3, "missing_message": 2,
         "unknown_invoice": 1, "unknown_status": 1, "unknown_step": 1,
     }
-    for reason in built["problems"]:
+    for reason in built.problems:
         assert any(reason in r.getMessage() for r in caplog.records), f"no log line for {reason}"
-    table = summary.format_table(summary.summarize(conn, DAY, built, reports))
+    table = summary.format_table(summary.summarize(conn, built, reports))
     assert "bad input: unknown_status" in table and "ledger: skipped (invalid_email)" in table
 
     assert [m.rcpt_tos for m in smtp_sink.messages] == [["ana@acme.com.br"]]

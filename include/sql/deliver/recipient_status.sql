@@ -9,4 +9,4 @@ LEFT JOIN billing.users u ON u.id = p.user_id
 LEFT JOIN billing.user_entity_access a ON a.user_id = p.user_id AND a.entity_id = p.entity_id
 LEFT JOIN billing.entities e ON e.id = p.entity_id
 LEFT JOIN billing.notification_preferences np
-  ON np.user_id = p.user_id AND np.kind = 'billing_errors';
+  ON np.user_id = p.user_id AND np.kind = %(kind)s;

@@ -1,1 +1,0 @@
-SELECT count(*) FROM digest.entity_digests WHERE digest_date = %(digest_date)s;

@@ -1,0 +1,90 @@
+"""Step 3, build: the day's digests (pure transforms), staged in PostgreSQL for delivery.
+
+Reads the staged errors and the recipients (include/sql/build), builds one payload per company
+(:mod:`billing_digest.payload`) and one ledger row per (company, user) in ``digest.deliveries``.
+XCom carries only counts; payloads and ledger rows stay in the database.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import pandas as pd
+import psycopg
+
+from billing_digest import NOTIFICATION_KIND, sql, transform
+from billing_digest.handoffs import BuiltDay
+from billing_digest.ledger import SENDABLE_STATES
+from billing_digest.payload import EntityDigest
+from billing_digest.settings import Settings
+from billing_digest.window import Window
+
+log = logging.getLogger(__name__)
+RECIPIENT_COLUMNS = ["entity_id", "user_id", "user_name", "email"]
+
+
+def read_frame(conn: psycopg.Connection, name: str, params: dict[str, Any]) -> pd.DataFrame:
+    """Run ``include/sql/<name>.sql`` and return its rows as a DataFrame."""
+    with conn.cursor() as cur:
+        cur.execute(sql.load(name), params)
+        columns = [c.name for c in cur.description or []]
+        return pd.DataFrame(cur.fetchall(), columns=columns)
+
+
+def day_errors(conn: psycopg.Connection, window: Window) -> pd.DataFrame:
+    """The errors ``extract`` staged for the window's day."""
+    return read_frame(conn, "build/day_errors", {"digest_date": window.digest_date})
+
+
+def recipients(conn: psycopg.Connection, entity_ids: list[int]) -> pd.DataFrame:
+    """Who may and wants to know, now, for these companies (one row per company and user)."""
+    people = read_frame(conn, "build/recipients", {"entity_ids": entity_ids, "kind": NOTIFICATION_KIND})
+    return people if not people.empty else pd.DataFrame(columns=RECIPIENT_COLUMNS)
+
+
+def build_and_stage(conn: psycopg.Connection, window: Window, settings: Settings) -> BuiltDay:
+    """Errors -> per-entity payloads -> recipients -> ledger rows; returns counts and problems."""
+    problems = transform.Problems()
+    errors = transform.prepare_errors(day_errors(conn, window), problems)
+    payloads = transform.build_entity_digests(errors, window.digest_date, settings.max_items_per_topic)
+    people = transform.clean_recipients(recipients(conn, sorted(payloads)), problems)
+    people["batch"] = transform.assign_batches(people, settings.max_batches, settings.min_batch_size)
+    no_recipient = sorted(set(payloads) - set(people["entity_id"].astype("int64")))
+    _stage(conn, window, payloads, people)
+    for reason, examples in problems.examples.items():
+        log.warning("bad input %s: %d row(s), e.g. %s", reason, problems.counts[reason], ", ".join(examples))
+    return BuiltDay(
+        digest_date=window.digest_date,
+        errors=int(len(errors)),
+        errors_by_topic=transform.topic_counts(errors),
+        entities_with_errors=len(payloads),
+        entities_without_recipient=len(no_recipient),
+        digests=int(people["skip_reason"].isna().sum()),
+        problems=problems.as_dict(),
+    )
+
+
+def _stage(conn: psycopg.Connection, window: Window, payloads: dict[int, EntityDigest],
+           people: pd.DataFrame) -> None:
+    """Payloads and ledger rows of the day, in one transaction (COPY into temp tables, then upserts)."""
+    with conn.transaction():
+        conn.execute(sql.load("build/create_staging"))
+        with conn.cursor() as cur:
+            with cur.copy("COPY _entity_digests (entity_id, error_count, payload) FROM STDIN") as copy:
+                for entity_id, payload in payloads.items():
+                    # jsonb keeps no formatting: compact text is less to send and parse.
+                    copy.write_row((entity_id, payload["total"],
+                                    json.dumps(payload, ensure_ascii=False, separators=(",", ":"))))
+            with cur.copy("COPY _deliveries (entity_id, user_id, recipient_name, email, batch, skip_reason)"
+                          " FROM STDIN") as copy:
+                columns = [people[c].tolist() for c in ("entity_id", "user_id", "user_name", "email", "batch",
+                                                         "skip_reason")]
+                for entity_id, user_id, name, email, batch, skip in zip(*columns, strict=True):
+                    copy.write_row((int(entity_id), int(user_id), name, None if pd.isna(email) else email,
+                                    int(batch), None if pd.isna(skip) else skip))
+        for name in ("upsert_entity_digests", "delete_stale_entity_digests", "upsert_deliveries",
+                     "skip_stale_deliveries"):
+            conn.execute(sql.load(f"build/{name}"), {"digest_date": window.digest_date,
+                                                     "sendable_states": list(SENDABLE_STATES)})

@@ -1,0 +1,55 @@
+"""The stored digest of one company for one day: the JSON in ``digest.entity_digests.payload``.
+
+Written by :func:`billing_digest.transform.build_entity_digests`, read by the renderer and the
+preview page. Every recipient of a company reads the same payload; nothing in it is personal.
+Field by field in docs/data-model.md. Dates are ISO strings (``YYYY-MM-DD``) and amounts decimal
+strings (``"1234.50"``), so the payload is plain JSON and round-trips exactly.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, TypedDict
+
+TopicCode = Literal["nfse", "boleto", "notification"]
+Step = Literal["nfse", "boleto", "charge_email", "overdue_email"]
+ErrorKind = Literal["failed", "missing"]
+BillingType = Literal["automatic", "manual"]
+
+
+class EntityInfo(TypedDict):
+    id: int
+    name: str
+    cnpj: str | None            # 14 digits as the source has them (formatted when rendered)
+
+
+class ErrorItem(TypedDict):
+    """One failing (invoice, step)."""
+
+    invoice_id: int
+    number: str                 # the invoice's number, or "#<id>" when the source has none
+    customer: str               # placeholder when the source has none
+    amount: str | None          # cents, half-up; None: the source has no usable amount
+    billing_date: str | None    # the invoice's billing date
+    billing_type: BillingType | None
+    step: Step
+    kind: ErrorKind             # 'failed': an attempt failed; 'missing': a required step did not happen
+    status: str | None          # status of the latest failed attempt ('failed' | 'rejected')
+    code: str | None            # the source's error code
+    message: str                # the source's message (cleaned, at most 500 characters)
+    attempts: int               # failed attempts in the window (0 when missing)
+    path: str                   # the invoice's page in the product (validated, or a fallback)
+
+
+class TopicDigest(TypedDict):
+    code: TopicCode
+    title: str                  # pt-BR, as the e-mail shows it
+    total: int                  # every error of the topic, listed or not
+    items: list[ErrorItem]      # the first ``max_items_per_topic``, biggest amounts first
+    more: int                   # total - len(items)
+
+
+class EntityDigest(TypedDict):
+    digest_date: str
+    entity: EntityInfo
+    total: int                  # errors of the company that day, all topics
+    topics: list[TopicDigest]   # in TOPICS order; topics without errors are absent

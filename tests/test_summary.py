@@ -1,0 +1,30 @@
+"""The run summary: a table for the log, kept per day for the demo and the data team."""
+
+import datetime as dt
+
+from billing_digest import summary
+from billing_digest.handoffs import BatchReport, BuiltDay
+
+DAY = dt.date(2026, 11, 27)
+
+
+def test_summary_counts_this_run_and_the_ledger_and_is_kept_per_day(conn):
+    conn.execute("INSERT INTO digest.deliveries (digest_date, entity_id, user_id, batch, state, reason) VALUES "
+                 "(%(d)s, 1, 1, 0, 'sent', NULL), (%(d)s, 1, 2, 0, 'skipped', 'opted_out'), "
+                 "(%(d)s, 2, 1, 1, 'failed', '550 no such user')", {"d": DAY})
+    built = BuiltDay(DAY, 5, {"nfse": 3, "boleto": 2, "notification": 0}, 2, 0, 3, {"missing_amount": 1})
+    reports = [BatchReport(DAY, 0, {"sent": 1, "skipped:opted_out": 1}), BatchReport(DAY, 1, {"failed": 1})]
+    result = summary.summarize(conn, built, reports, run_id="manual__1")
+    assert result.emails_sent_this_run == 1
+    assert result.this_run == {"failed": 1, "sent": 1, "skipped:opted_out": 1}
+    assert result.ledger == {"failed": {"550 no such user": 1}, "sent": {"-": 1}, "skipped": {"opted_out": 1}}
+    summary.save(conn, result)
+    assert summary.latest(conn, DAY) == result
+    assert summary.latest(conn, DAY + dt.timedelta(days=1)) is None
+
+    table = summary.format_table(result)
+    assert table.splitlines()[0] == "Billing error digest for 2026-11-27"
+    for line in ("errors: Nota Fiscal", "e-mails sent by this run", "ledger: skipped (opted_out)",
+                 "bad input: missing_amount"):
+        assert line in table
+    assert "@" not in table
