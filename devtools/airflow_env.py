@@ -14,13 +14,13 @@ ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / ".demo"
 
 
-def billing_dsn() -> str:
-    """BILLING_DIGEST_DSN if set, else the embedded server in .demo/pg (started if needed)."""
+def billing_dsn(database: str = "billing") -> str:
+    """BILLING_DIGEST_DSN if set, else ``database`` on the embedded server in .demo/pg (started if needed)."""
     base = os.environ.get("BILLING_DIGEST_DSN")
     if base:
         return base
     server = embedded_pg.start(DEMO / "pg", keep_running=True)
-    return embedded_pg.ensure_database(server, "billing")
+    return embedded_pg.ensure_database(server, database)
 
 
 def airflow_env(airflow_home: Path, dsn: str, smtp_port: int, **extra: str) -> dict[str, str]:

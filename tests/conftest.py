@@ -23,6 +23,12 @@ os.environ.update({
     "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
     "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
 })
+# The DAG reads these at parse time. A test whose data has not "arrived" waits seconds, not hours;
+# the late-run Deadline Alert is off for dag.test() (Airflow 3.3.2's dag.test fails at the end of a
+# successful run of a DAG with a deadline); tests/scenarios/test_late_run.py turns it on.
+for _name, _value in {"BILLING_DIGEST_FRESHNESS_POKE_SECONDS": "1", "BILLING_DIGEST_FRESHNESS_TIMEOUT_HOURS": "0.01",
+                      "BILLING_DIGEST_LATE_ALERT_AFTER_MINUTES": "0"}.items():
+    os.environ.setdefault(_name, _value)
 
 import psycopg  # noqa: E402
 import pytest  # noqa: E402

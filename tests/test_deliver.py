@@ -45,7 +45,8 @@ def day(world, conn):
 
 def run(conn, port, sleeps=None, **options):
     smtp = options.pop("smtp", None) or SmtpSettings(port=port, timeout=5)
-    batches = plan.plan_batches(conn, DAY, resend=options.get("resend", False))
+    batches = plan.plan_batches(conn, DAY, resend=options.get("resend", False),
+                                redirect=bool(options.get("redirect_to")))
     opts = DeliveryOptions(backoff_seconds=0.5, **options)
     reports = []
     for b in batches:
@@ -202,6 +203,19 @@ def test_dry_run_and_redirect_send_nothing_real_and_change_no_ledger_row(conn, d
     run(conn, smtp_sink.port, redirect_to="qa@fintera.com.br")
     assert [m.rcpt_tos[0] for m in smtp_sink.messages] == ["qa@fintera.com.br"] * 4
     assert {v[0] for v in ledger(conn).values()} == {"pending"}
+
+
+def test_redirect_shows_a_day_already_sent_whatever_its_ledger_state(conn, day, smtp_sink):
+    smtp_sink.faults.on_rcpt = lambda a: "550 5.1.1 no such user" if a.startswith("caio") else None
+    run(conn, smtp_sink.port)
+    smtp_sink.faults.on_rcpt = None
+    before = ledger(conn)
+    assert sorted(v[0] for v in before.values()) == ["failed", "sent", "sent", "sent"]
+    smtp_sink.messages.clear()
+    assert [b.digests for b in plan.plan_batches(conn, DAY, redirect=True)] == [4]
+    run(conn, smtp_sink.port, redirect_to="qa@fintera.com.br")
+    assert [m.rcpt_tos[0] for m in smtp_sink.messages] == ["qa@fintera.com.br"] * 4
+    assert ledger(conn) == before  # untouched
 
 
 def test_same_address_on_two_users_gets_one_message(conn, world, smtp_sink):

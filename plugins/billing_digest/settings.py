@@ -29,8 +29,22 @@ class Settings:
     smtp_backoff_seconds: float = 2.0
     # Data-quality bounds checked before anything is sent.
     max_errors_per_day: int = 500_000
-    # Who is told when a run fails (empty: nobody).
+    # Who is told when a run fails, is held or is late (empty: nobody).
     alert_email: str = ""
+    # Freshness gate: the window's data has arrived when the freshness query's "complete up to"
+    # reaches the window's end minus this tolerance (hours).
+    freshness_tolerance_hours: float = 12.0
+    # SQL returning one timestamptz, "billing data complete up to" (parameters %(window_start)s,
+    # %(window_end)s, %(digest_date)s). Empty: include/sql/freshness/watermark.sql.
+    freshness_query: str = ""
+    # Coverage guard: above this share of the window's invoices with no recorded step, the day is held.
+    max_silent_invoice_share: float = 0.2
+    # Volume guard: a topic at >= factor x the median of its trailing reported days, and >= floor errors
+    # above it, holds the day (run parameter accept_anomaly sends anyway). Needs min_days of history.
+    anomaly_factor: float = 3.0
+    anomaly_floor: int = 50
+    anomaly_min_days: int = 5
+    anomaly_trailing_days: int = 14
 
     @classmethod
     def from_lookup(cls, lookup: Callable[[str], str | None]) -> Settings:

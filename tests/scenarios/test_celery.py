@@ -61,6 +61,7 @@ def test_celery_worker_runs_the_mapped_batches(world, db_dsn, pg_server, smtp_si
         world.user(f"Pessoa {n}", f"pessoa{n}@exemplo.com.br", [entity])
         inv = world.invoice(entity, local(DAYS[0], 9), boleto=False, notification=False)
         world.attempt(inv, "nfse", "failed", local(DAYS[0], 9, 5), "erro")
+    world.data_loaded_until(local(DAYS[1], 6))
     metadata = embedded_pg.ensure_database(pg_server, "af_celery_smoke", recreate=True)
     worker_name = f"billing-digest-worker-{os.getpid()}@localhost"
     af = LocalAirflow(
