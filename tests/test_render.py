@@ -173,3 +173,14 @@ def test_cached_and_spliced_bodies_equal_a_plain_render(renderer):
     assert msg.get_body(("html",)).get_content().replace("\r\n", "\n") == rendered.html
 
 
+
+
+def test_the_intro_says_how_many_causes_the_errors_have(renderer):
+    _, text, html = bodies(renderer, payload())       # 4 errors: a block of 2 and two cards
+    assert "em 27/11/2026, de 3 causas diferentes." in text
+    assert "</strong>, de 3 causas diferentes." in html
+    _, text, _ = bodies(renderer, payload(total=20, topics=[topic("boleto", "Cobrança (Boleto Bancário)",
+                                                                  bank_block())]))
+    assert "em 27/11/2026, todos com a mesma causa." in text
+    _, text, _ = bodies(renderer, payload(total=1, topics=[topic("nfse", "Nota Fiscal", cause(item(1)))]))
+    assert "em 27/11/2026.\n" in text

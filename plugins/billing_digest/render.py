@@ -218,6 +218,7 @@ class Renderer:
         return {
             "entity": EntityView(entity["id"], entity["name"], cnpj_br(entity.get("cnpj"))),
             "date": date_br(day), "total": payload["total"], "topics": topics,
+            "causes": sum(len(t["causes"]) + t["other_causes"] for t in payload["topics"]),
             "support_email": self.settings.support_email,
             "preferences_url": self.preferences_url(),
         }
