@@ -179,6 +179,7 @@ def summarise(messages: Sequence[str], code: str | None = None) -> Summary:
     return Summary(text, details)
 
 
+@functools.lru_cache(maxsize=4096)
 def code_in_message(code: str | None, message: str) -> bool:
     """Whether the message already says the code (tokens compared case- and separator-insensitively):
     ``E181`` in "E181 - Alíquota…", ``550`` in "550 5.1.1 …", ``HTTP_401`` in "(HTTP 401)"."""
