@@ -184,3 +184,12 @@ def test_the_intro_says_how_many_causes_the_errors_have(renderer):
     assert "em 27/11/2026, todos com a mesma causa." in text
     _, text, _ = bodies(renderer, payload(total=1, topics=[topic("nfse", "Nota Fiscal", cause(item(1)))]))
     assert "em 27/11/2026.\n" in text
+
+
+def test_a_blocks_list_link_quotes_what_needs_quoting(renderer):
+    odd = cause(item(1, code="E 1/2&x"), item(2, code="E 1/2&x"), count=9)
+    plain = cause(item(3, "nfse", kind="missing", status=None, code=None), item(4, kind="missing", status=None,
+                                                                               code=None), count=9)
+    _, text, _ = bodies(renderer, payload(total=18, topics=[topic("nfse", "Nota Fiscal", odd, plain)]))
+    assert "&erro=nfse&etapa=nfse&codigo=E+1%2F2%26x&utm_source=" in text
+    assert "&erro=nfse&etapa=nfse&utm_source=" in text          # no code: no codigo parameter
