@@ -193,3 +193,11 @@ def test_a_blocks_list_link_quotes_what_needs_quoting(renderer):
     _, text, _ = bodies(renderer, payload(total=18, topics=[topic("nfse", "Nota Fiscal", odd, plain)]))
     assert "&erro=nfse&etapa=nfse&codigo=E+1%2F2%26x&utm_source=" in text
     assert "&erro=nfse&etapa=nfse&utm_source=" in text          # no code: no codigo parameter
+
+
+def test_the_worst_digest_the_settings_allow_is_not_clipped_by_gmail(renderer):
+    """Gmail cuts an HTML part past 102 KB ('[Mensagem cortada]'): the biggest digest stays well below."""
+    from devtools.sample_digests import worst_case_payload
+
+    _, text, html = bodies(renderer, worst_case_payload())
+    assert len(html.encode()) < 80_000 and len(text.encode()) < 40_000
