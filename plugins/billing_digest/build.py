@@ -48,7 +48,8 @@ def build_and_stage(conn: psycopg.Connection, window: Window, settings: Settings
     """Errors -> per-entity payloads -> recipients -> ledger rows; returns counts and problems."""
     problems = transform.Problems()
     errors = transform.prepare_errors(day_errors(conn, window), problems)
-    payloads = transform.build_entity_digests(errors, window.digest_date, settings.max_items_per_topic)
+    payloads = transform.build_entity_digests(errors, window.digest_date, settings.max_items_per_topic,
+                                              settings.max_invoices_per_cause)
     people = transform.clean_recipients(recipients(conn, sorted(payloads)), problems)
     people["batch"] = transform.assign_batches(people, settings.max_batches, settings.min_batch_size)
     no_recipient = sorted(set(payloads) - set(people["entity_id"].astype("int64")))

@@ -21,7 +21,9 @@ class Settings:
     # Secret for the one-click unsubscribe token (HMAC). Set it in production.
     unsubscribe_secret: str = "change-me"
     unsubscribe_ttl_days: int = 60
+    # Invoices listed per topic (over its causes, biggest first), and per cause.
     max_items_per_topic: int = 20
+    max_invoices_per_cause: int = 5
     max_batches: int = 16
     min_batch_size: int = 200
     # SMTP: attempts per message on transient (4xx / dropped connection) failures.
