@@ -87,6 +87,7 @@ def billing_error_digest() -> None:
         from billing_digest import airflow_glue, extract
         from billing_digest.window import resolve_window
 
+        airflow_glue.settings()  # fails the run at once on an unsafe unsubscribe secret
         ctx = get_current_context()
         requested = ctx["params"].get("digest_date")
         window = resolve_window(ctx.get("data_interval_start"), ctx.get("data_interval_end"),

@@ -36,7 +36,7 @@ def failure_message(sender: str, to: str, context: dict[str, Any]) -> EmailMessa
 
 def notify_failure(context: dict[str, Any]) -> None:
     try:
-        settings = airflow_glue.settings()
+        settings = airflow_glue.settings(check=False)  # also when the run failed on the secret
         if not settings.alert_email:
             log.warning("run failed; no alert_email configured, nobody is e-mailed")
             return
