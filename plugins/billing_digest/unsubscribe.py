@@ -26,6 +26,10 @@ class InvalidToken(ValueError):
     """The token is malformed, tampered with, signed with another secret, or expired."""
 
 
+class ExpiredToken(InvalidToken):
+    """A genuine token (good signature) past its expiry."""
+
+
 @dataclass(frozen=True)
 class Unsubscribe:
     user_id: int
@@ -62,7 +66,7 @@ def verify(secret: str, token: str, now: float | None = None,
     except ValueError as exc:  # only reachable with the secret, but be strict
         raise InvalidToken("malformed token") from exc
     if (time.time() if now is None else now) >= expires_at:
-        raise InvalidToken("expired token")
+        raise ExpiredToken("expired token")
     if expected_user_id is not None and expected_user_id != user_id:
         raise InvalidToken("token belongs to another user")
     return Unsubscribe(user_id, kind, expires_at)
