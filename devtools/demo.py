@@ -73,6 +73,7 @@ def main() -> None:
     with SmtpSink(outbox=outbox, first_index=len(list(outbox.glob("*.eml"))) if outbox.exists() else 0) as sink:
         print(f"- SMTP sink: 127.0.0.1:{sink.port} -> {outbox}")
         env = airflow_env(DEMO / "airflow", dsn, sink.port)
+        print(f"- unsubscribe links: {env['BILLING_DIGEST_UNSUBSCRIBE_URL']} (`make unsubscribe` serves them)")
         migrate(env)
         logical = window_for_date(DEMO_DATE).end.isoformat()
         print(f"- Airflow: airflow dags test billing_error_digest {logical}")
