@@ -23,3 +23,13 @@ def test_failure_message_without_a_task_instance_or_exception_still_reads():
     msg = failure_message("n@fintera.com.br", "dados@fintera.com.br", {"run_id": "manual__x", "reason": "timeout"})
     assert "run manual__x failed in task ?" in msg["Subject"]
     assert "timeout" in msg.get_content()
+
+
+def test_a_long_alert_goes_on_the_wire_with_crlf_lines_smtp_accepts():
+    from billing_digest.alerts import wire_bytes
+
+    long_error = ValueError("billing-digest refuses to start: " + "a reason that goes on " * 60)
+    msg = failure_message("n@fintera.com.br", "dados@fintera.com.br", {"run_id": "r", "exception": long_error})
+    raw = wire_bytes(msg)
+    assert len(raw) > 1000 and b"\n" not in raw.replace(b"\r\n", b"")
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 998

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from email.message import EmailMessage
+from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
 from typing import Any
 
@@ -34,6 +35,12 @@ def failure_message(sender: str, to: str, context: dict[str, Any]) -> EmailMessa
     return msg
 
 
+def wire_bytes(msg: EmailMessage) -> bytes:
+    """The message with CRLF line ends, as SMTP wants it: with ``as_bytes()``'s bare LFs a server
+    reads the whole message as one line and refuses it once it passes 1000 bytes."""
+    return msg.as_bytes(policy=SMTP)
+
+
 def notify_failure(context: dict[str, Any]) -> None:
     try:
         settings = airflow_glue.settings(check=False)  # also when the run failed on the secret
@@ -42,7 +49,7 @@ def notify_failure(context: dict[str, Any]) -> None:
             return
         msg = failure_message(settings.sender, settings.alert_email, context)
         with SmtpClient(airflow_glue.smtp_settings()) as client:
-            client.send(msg["From"].addresses[0].addr_spec, settings.alert_email, msg.as_bytes())
+            client.send(msg["From"].addresses[0].addr_spec, settings.alert_email, wire_bytes(msg))
         log.info("failure alert sent to the data team")
     except (SmtpError, ValueError, OSError) as exc:  # an alert must never hide the original failure
         log.error("could not send the failure alert: %s", exc)

@@ -64,12 +64,17 @@ def two_days(world):
 def test_a_run_with_the_default_secret_refuses_to_start_and_sends_nothing(dag_for, two_days, smtp_sink, conn,
                                                                           monkeypatch, capfd):
     monkeypatch.setenv("BILLING_DIGEST_UNSUBSCRIBE_SECRET", "change-me")
+    monkeypatch.setenv("BILLING_DIGEST_ALERT_EMAIL", "dados@fintera.com.br")
     run = dag_for().test(logical_date=run_after(DAY))
     assert run.state == "failed"
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
     assert states["extract_errors"] == "failed"  # the first task, at once (no retries)
     assert all(state == "upstream_failed" for task, state in states.items() if task != "extract_errors")
-    assert smtp_sink.messages == []
+    # No digest; only the data team's alert, which says what to set.
+    assert [m.rcpt_tos for m in smtp_sink.messages] == [["dados@fintera.com.br"]]
+    alert = smtp_sink.messages[0].message
+    assert "failed in task extract_errors" in alert["Subject"]
+    assert "the setting unsubscribe_secret is the default" in alert.get_content()
     assert conn.execute("SELECT count(*) FROM digest.deliveries").fetchone()[0] == 0
     assert conn.execute("SELECT count(*) FROM digest.errors").fetchone()[0] == 0
     out, err = capfd.readouterr()  # the task's log, with the error that failed it
