@@ -83,35 +83,39 @@ class Status:
 
 
 class Refused(Exception):
-    """An answer other than the page asked for: a status and which refusal page."""
+    """An answer other than the one asked for: its status and which refusal page (``reason``)."""
 
-    def __init__(self, status: int, page: str, headers: dict[str, str] | None = None):
-        super().__init__(page)
-        self.status, self.page, self.headers = status, page, headers or {}
+    def __init__(self, status: int, reason: str, headers: dict[str, str] | None = None):
+        super().__init__(reason)
+        self.status, self.reason, self.headers = status, reason, headers or {}
 
 
 # -- the database side (blocking: run in the thread pool) -----------------------------------------
-def read_status(connect: Connect, user_id: int) -> Status:
-    with connect() as conn:
-        row = conn.execute(sql.load("unsubscribe/status"), {"user_id": user_id, "kind": NOTIFICATION_KIND}).fetchone()
+def _status(conn: psycopg.Connection, user_id: int) -> Status:
+    row = conn.execute(sql.load("unsubscribe/status"), {"user_id": user_id, "kind": NOTIFICATION_KIND}).fetchone()
     if row is None:  # no such user: nothing is sent to them, the alert is as good as off
         return Status("", ALERT_LABEL, False)
     name, label, enabled = row
     return Status(first_name(name), label or ALERT_LABEL, bool(enabled))
 
 
+def read_status(connect: Connect, user_id: int) -> Status:
+    with connect() as conn:
+        return _status(conn, user_id)
+
+
 def turn_off(connect: Connect, user_id: int, source: str) -> Status:
-    """Turn the alert off for the user (one transaction); the status afterwards."""
+    """Turn the alert off for the user (its own transaction); the status afterwards."""
     with connect() as conn:
         changed = conn.execute(sql.load("unsubscribe/turn_off"),
                                {"user_id": user_id, "kind": NOTIFICATION_KIND, "source": source}).fetchall()
         conn.commit()
-    if changed:
-        log.info("unsubscribe: user %d turned %s off (%s)", user_id, NOTIFICATION_KIND, source)
-    else:
-        log.info("unsubscribe: user %d, %s already off or no such user: nothing changed", user_id,
-                 NOTIFICATION_KIND)
-    return read_status(connect, user_id)
+        if changed:
+            log.info("unsubscribe: user %d turned %s off (%s)", user_id, NOTIFICATION_KIND, source)
+        else:
+            log.info("unsubscribe: user %d, %s already off or no such user: nothing changed", user_id,
+                     NOTIFICATION_KIND)
+        return _status(conn, user_id)
 
 
 def healthy(connect: Connect) -> bool:
@@ -170,7 +174,7 @@ def create_app(connect: Connect, settings: Settings, prefix: str = "") -> FastAP
         return HTMLResponse(html, status_code=status, headers=headers)
 
     def refusal(exc: Refused) -> Response:
-        return page("refused", exc.status, exc.headers, reason=exc.page)
+        return page("refused", exc.status, exc.headers, reason=exc.reason)
 
     def check(token: str) -> int:
         """The token's user id, or :class:`Refused` (400) for a token nobody may act on."""
