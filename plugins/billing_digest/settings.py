@@ -74,9 +74,10 @@ class Settings:
 # this check: the demo and the tests set a real secret of their own.
 MIN_SECRET_LENGTH = 16
 KNOWN_SECRETS = frozenset({Settings.unsubscribe_secret, "change-me-local-only"})  # defaults, old and new
-SECRET_HELP = ("Set a random value of at least 16 characters as \"unsubscribe_secret\" in the Airflow Variable "
-               "billing_digest_settings, or in the environment variable BILLING_DIGEST_UNSUBSCRIBE_SECRET "
-               "(the unsubscribe service reads only the environment), the same value everywhere; e.g. "
+SECRET_HELP = (f"Set a random value of at least {MIN_SECRET_LENGTH} characters as \"unsubscribe_secret\" in the "
+               "Airflow Variable billing_digest_settings, or in the environment variable "
+               "BILLING_DIGEST_UNSUBSCRIBE_SECRET (the unsubscribe service reads only the environment), the same "
+               "value everywhere; e.g. "
                "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'")
 
 
