@@ -32,6 +32,12 @@ SCALE ?= S
 bench: venv
 	$(BIN)/python -m bench.run --scale $(SCALE)
 
+## One-click unsubscribe service on http://127.0.0.1:8099 (UNSUBSCRIBE_PORT), on the demo's database:
+## the demo's e-mails link to it.
+.PHONY: unsubscribe
+unsubscribe: venv
+	$(BIN)/python -m devtools.unsubscribe_local
+
 ## Airflow with the UI on http://localhost:8080, on the demo's embedded defaults.
 airflow: venv
 	$(BIN)/python -m devtools.airflow_local

@@ -142,7 +142,7 @@ def billing_error_digest() -> None:
         requested = ctx["params"].get("digest_date")
         window = resolve_window(ctx.get("data_interval_start"), ctx.get("data_interval_end"),
                                 pendulum.now("UTC"), dt.date.fromisoformat(requested) if requested else None)
-        settings = airflow_glue.settings()
+        settings = airflow_glue.settings()  # the first task: fails the run at once on an unsafe secret
         with airflow_glue.billing_db() as conn:
             state = freshness.measure(conn, window, dt.timedelta(hours=settings.freshness_tolerance_hours),
                                       settings.freshness_query)

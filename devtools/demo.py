@@ -76,6 +76,7 @@ def main() -> None:
         # Airflow 3.3.2's `dags test` fails at the end of a successful run of a DAG with a Deadline
         # Alert (a bug): the demo runs without the late-run alert (`make airflow` has it).
         env = airflow_env(DEMO / "airflow", dsn, sink.port, BILLING_DIGEST_LATE_ALERT_AFTER_MINUTES="0")
+        print(f"- unsubscribe links: {env['BILLING_DIGEST_UNSUBSCRIBE_URL']} (`make unsubscribe` serves them)")
         migrate(env)
         logical = window_for_date(DEMO_DATE).end.isoformat()
         print(f"- Airflow: airflow dags test billing_error_digest {logical}")

@@ -4,6 +4,7 @@ SMTP server (aiosmtpd) and a real Airflow metadata DB for dag.test()."""
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -22,6 +23,9 @@ os.environ.update({
     "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
     "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
     "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+    # Runs and the unsubscribe service refuse the default secret (settings.require_safe): the tests
+    # set a real one, for the session and every process it starts. Tests of the refusal override it.
+    "BILLING_DIGEST_UNSUBSCRIBE_SECRET": "tests-" + secrets.token_urlsafe(24),
 })
 # The DAG reads these at parse time. A test whose data has not "arrived" waits seconds, not hours;
 # the late-run Deadline Alert is off for dag.test() (Airflow 3.3.2's dag.test fails at the end of a

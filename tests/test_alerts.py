@@ -62,3 +62,13 @@ def test_the_late_run_callback_emails_the_data_team(monkeypatch, smtp_sink):
     assert msg.message["Subject"] == ("[billing_error_digest] run scheduled__2026-11-27T09:30:00+00:00 is late: "
                                       "not finished by 2026-11-28T10:15:01+00:00")
     assert "waiting for the billing data" in " ".join(msg.message.get_content().split())
+
+
+def test_a_long_alert_goes_on_the_wire_with_crlf_lines_smtp_accepts():
+    from billing_digest.alerts import wire_bytes
+
+    long_error = ValueError("billing-digest refuses to start: " + "a reason that goes on " * 60)
+    msg = failure_message("n@fintera.com.br", "dados@fintera.com.br", {"run_id": "r", "exception": long_error})
+    raw = wire_bytes(msg)
+    assert len(raw) > 1000 and b"\n" not in raw.replace(b"\r\n", b"")
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 998

@@ -31,7 +31,7 @@ def day(world, conn):
         "ana": world.user("Ana Lima", "ana@acme.com.br", [acme, beta]),
         "bruno": world.user("Bruno Reis", "bruno@acme.com.br", [acme]),
         "caio": world.user("Caio Dias", "caio@beta.com.br", [beta]),
-        "duda": world.user("Duda Opted Out", "duda@acme.com.br", [acme], opted_in=False),
+        "duda": world.user(OPTED_OUT_BEFORE_THE_BUILD, "duda@acme.com.br", [acme], opted_in=False),
         "eva": world.user("Eva No Access", "eva@outra.com.br", []),
     }
     for entity in (acme, beta):
@@ -55,9 +55,16 @@ def run(conn, port, sleeps=None, **options):
     return reports
 
 
-def ledger(conn):
+OPTED_OUT_BEFORE_THE_BUILD = "Duda Opted Out"
+
+
+def ledger(conn, everyone=False):
+    """(entity, user) -> (state, reason, attempts, resend_count). Duda turned the alert off before the
+    build: her row is skipped/opted_out from the start (see the first test); left out unless ``everyone``."""
     return {(r[0], r[1]): r[2:] for r in conn.execute(
-        "SELECT entity_id, user_id, state, reason, attempts, resend_count FROM digest.deliveries")}
+        "SELECT entity_id, user_id, state, reason, attempts, resend_count FROM digest.deliveries "
+        "WHERE %(everyone)s OR recipient_name IS DISTINCT FROM %(duda)s",
+        {"everyone": everyone, "duda": OPTED_OUT_BEFORE_THE_BUILD})}
 
 
 def received(sink):
@@ -69,6 +76,7 @@ def test_one_email_per_user_and_entity_and_a_rerun_sends_nothing(conn, day, smtp
     assert sorted(m.rcpt_tos[0] for m in smtp_sink.messages) == [
         "ana@acme.com.br", "ana@acme.com.br", "bruno@acme.com.br", "caio@beta.com.br"]
     assert {v[0] for v in ledger(conn).values()} == {"sent"}
+    assert ledger(conn, everyone=True)[(day["acme"], day["duda"])] == ("skipped", "opted_out", 0, 0)
     run(conn, smtp_sink.port)
     assert len(smtp_sink.messages) == 4
     assert plan.plan_batches(conn, DAY) == []

@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 
 from billing_digest.metrics import Metric
-from billing_digest.settings import Settings
+from billing_digest.settings import Settings, UnsafeSettings, require_safe
 from billing_digest.smtp import SmtpSettings, from_connection_fields
 
 log = logging.getLogger(__name__)
@@ -24,8 +24,14 @@ SMTP_CONN_ID = os.environ.get("BILLING_DIGEST_SMTP_CONN_ID", "billing_smtp")
 SETTINGS_VARIABLE = "billing_digest_settings"
 
 
-def settings() -> Settings:
-    """Airflow Variable ``billing_digest_settings`` (a JSON object) over env vars over defaults."""
+def settings(check: bool = True) -> Settings:
+    """Airflow Variable ``billing_digest_settings`` (a JSON object) over env vars over defaults.
+
+    Fails closed: with the default (or a too short) ``unsubscribe_secret`` the task fails at once,
+    without retries (a retry cannot fix configuration), with a message naming the setting. Every
+    task that reads the settings refuses, so a run with that secret sends nothing. ``check=False``
+    is for the failure alert only, which must still reach the data team.
+    """
     from airflow.sdk import Variable
 
     raw = Variable.get(SETTINGS_VARIABLE, default=None)
@@ -34,7 +40,15 @@ def settings() -> Settings:
         overrides = raw if isinstance(raw, dict) else json.loads(raw)
         if not isinstance(overrides, dict):
             raise ValueError(f"Variable {SETTINGS_VARIABLE} must be a JSON object")
-    return Settings.from_env(overrides=overrides)
+    result = Settings.from_env(overrides=overrides)
+    if check:
+        try:
+            require_safe(result)
+        except UnsafeSettings as exc:
+            from airflow.sdk.exceptions import AirflowFailException
+
+            raise AirflowFailException(str(exc)) from exc
+    return result
 
 
 def billing_db() -> psycopg.Connection:

@@ -24,6 +24,7 @@ from billing_digest.formatting import cnpj_br, date_br, first_name, money
 from billing_digest.payload import CauseDigest, EntityDigest, ErrorItem
 from billing_digest.settings import Settings
 from billing_digest.sql import include_dir
+from billing_digest.unsubscribe import link as unsubscribe_link
 from billing_digest.unsubscribe import make_token
 
 # Tags every link so the product can tell a click from the digest from other traffic.
@@ -166,7 +167,7 @@ class Renderer:
         # Round the expiry to the day so every message of a day carries the same link.
         expires -= expires % 86400
         token = make_token(self.settings.unsubscribe_secret, user_id, NOTIFICATION_KIND, expires)
-        return f"{self.base_url}/notificacoes/cancelar?{urlencode({'token': token})}"
+        return unsubscribe_link(self.settings, token)  # the unsubscribe_url setting, or base_url's
 
     # -- the company's part, shared by its recipients -------------------------------------
     def entity_view(self, payload: EntityDigest) -> dict[str, Any]:

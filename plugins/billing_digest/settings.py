@@ -47,6 +47,9 @@ class Settings:
     anomaly_floor: int = 50
     anomaly_min_days: int = 5
     anomaly_trailing_days: int = 14
+    # Public URL of the one-click unsubscribe service the e-mails link to (List-Unsubscribe and the
+    # footer); empty: base_url + "/notificacoes/cancelar", the product mounting the service there.
+    unsubscribe_url: str = ""
 
     @classmethod
     def from_lookup(cls, lookup: Callable[[str], str | None]) -> Settings:
@@ -79,3 +82,32 @@ class Settings:
     def public(self) -> dict[str, object]:
         """The settings without secrets, safe to log."""
         return {f.name: getattr(self, f.name) for f in fields(self) if "secret" not in f.name}
+
+
+# -- fail closed on the unsubscribe secret ------------------------------------------------------
+# With a known secret anyone can sign an unsubscribe token for anyone. Runs (airflow_glue.settings)
+# and the unsubscribe service (unsubscribe_app.create_app) refuse such a secret; nothing relaxes
+# this check: the demo and the tests set a real secret of their own.
+MIN_SECRET_LENGTH = 16
+KNOWN_SECRETS = frozenset({Settings.unsubscribe_secret, "change-me-local-only"})  # defaults, old and new
+SECRET_HELP = (f"Set a random value of at least {MIN_SECRET_LENGTH} characters as \"unsubscribe_secret\" in the "
+               "Airflow Variable billing_digest_settings, or in the environment variable "
+               "BILLING_DIGEST_UNSUBSCRIBE_SECRET (the unsubscribe service reads only the environment), the same "
+               "value everywhere; e.g. "
+               "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'")
+
+
+class UnsafeSettings(ValueError):
+    """Settings nothing may run with: the unsubscribe secret is a known default, or too short."""
+
+
+def require_safe(settings: Settings) -> Settings:
+    """``settings`` unchanged, or :class:`UnsafeSettings` naming the setting to set (never its value)."""
+    secret = settings.unsubscribe_secret
+    if secret.strip() in KNOWN_SECRETS:
+        problem = f"is the default ({secret.strip()!r}), so anyone could forge unsubscribe links for any user"
+    elif len(secret.strip()) < MIN_SECRET_LENGTH:
+        problem = f"has fewer than {MIN_SECRET_LENGTH} characters, too few to keep unsubscribe links unforgeable"
+    else:
+        return settings
+    raise UnsafeSettings(f"billing-digest refuses to start: the setting unsubscribe_secret {problem}. {SECRET_HELP}")
