@@ -3,13 +3,10 @@ its link buttons show, and the screenshots come out at the widths asked for."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
+from conftest import missing_system_tool
 
 from devtools import screenshots
-
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
 def _need_chromium() -> None:
@@ -22,10 +19,7 @@ def _need_chromium() -> None:
         missing.append("the playwright package is not installed (pip install -r requirements.txt)")
     if not missing:
         return
-    reason = "; ".join(missing)
-    if IN_CI:
-        pytest.fail(f"CI must run the browser tests, but: {reason}. .ci/run installs Chromium.")
-    pytest.skip(f"BROWSER TESTS NOT RUN: {reason}")
+    missing_system_tool("the browser tests", "; ".join(missing))
 
 
 @pytest.fixture(scope="module")

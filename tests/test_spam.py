@@ -3,9 +3,8 @@ only) scores the worst digest at most 1.0, and says which rules fired when it do
 
 from __future__ import annotations
 
-import os
-
 import pytest
+from conftest import missing_system_tool
 
 from billing_digest.render import Recipient, Renderer
 from billing_digest.settings import Settings
@@ -13,17 +12,12 @@ from devtools import spamcheck
 from devtools.sample_digests import sample_payload, worst_case_payload
 from tests.digests import NOW
 
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-
 
 @pytest.fixture(scope="module", autouse=True)
 def _need_spamassassin() -> None:
     if spamcheck.available():
         return
-    reason = f"no SpamAssassin at {spamcheck.SPAMASSASSIN} (apt-get install spamassassin)"
-    if IN_CI:
-        pytest.fail(f"CI must run the spam test, but: {reason}. .ci/run installs it.")
-    pytest.skip(f"SPAM TEST NOT RUN: {reason}")
+    missing_system_tool("the spam test", f"no SpamAssassin at {spamcheck.SPAMASSASSIN} (apt-get install spamassassin)")
 
 
 @pytest.mark.parametrize("name,build", [("worst case", worst_case_payload), ("a realistic day", sample_payload)])
