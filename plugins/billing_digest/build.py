@@ -39,16 +39,14 @@ def day_errors(conn: psycopg.Connection, window: Window) -> pd.DataFrame:
     return read_frame(conn, "build/day_errors", {"digest_date": window.digest_date})
 
 
-def recipients(conn: psycopg.Connection, entity_ids: list[int]) -> pd.DataFrame:
-    """Who may and wants to know, now, for these companies (one row per company and user)."""
+def recipients(conn: psycopg.Connection, entity_ids: list[int]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """For these companies, now: (who may and wants to know, who may but turned the alert off);
+    one row per company and user, columns ``RECIPIENT_COLUMNS``."""
     people = read_frame(conn, "build/recipients", {"entity_ids": entity_ids, "kind": NOTIFICATION_KIND})
-    return people if not people.empty else pd.DataFrame(columns=RECIPIENT_COLUMNS)
-
-
-def opted_out(conn: psycopg.Connection, entity_ids: list[int]) -> pd.DataFrame:
-    """Who would receive these companies' digests but turned the alert off (same columns)."""
-    people = read_frame(conn, "build/opted_out", {"entity_ids": entity_ids, "kind": NOTIFICATION_KIND})
-    return people if not people.empty else pd.DataFrame(columns=RECIPIENT_COLUMNS)
+    if people.empty:
+        return pd.DataFrame(columns=RECIPIENT_COLUMNS), pd.DataFrame(columns=RECIPIENT_COLUMNS)
+    opted_in = people.pop("opted_in").astype(bool)
+    return people[opted_in].reset_index(drop=True), people[~opted_in].reset_index(drop=True)
 
 
 def with_opted_out(people: pd.DataFrame, declined: pd.DataFrame) -> pd.DataFrame:
@@ -70,9 +68,10 @@ def build_and_stage(conn: psycopg.Connection, window: Window, settings: Settings
     errors = transform.prepare_errors(day_errors(conn, window), problems)
     payloads = transform.build_entity_digests(errors, window.digest_date, settings.max_items_per_topic,
                                               settings.max_invoices_per_cause)
-    people = transform.clean_recipients(recipients(conn, sorted(payloads)), problems)
+    wanting, declined = recipients(conn, sorted(payloads))
+    people = transform.clean_recipients(wanting, problems)
     no_recipient = sorted(set(payloads) - set(people["entity_id"].astype("int64")))
-    people = with_opted_out(people, opted_out(conn, sorted(payloads)))
+    people = with_opted_out(people, declined)
     people["batch"] = transform.assign_batches(people, settings.max_batches, settings.min_batch_size)
     _stage(conn, window, payloads, people)
     for reason, examples in problems.examples.items():

@@ -1,6 +1,9 @@
--- Who may and wants to know, now: active users with access (not revoked) to an active,
--- not deleted entity's billing, who turned the billing-errors alert on.
-SELECT a.entity_id, u.id AS user_id, u.name AS user_name, u.email
+-- Who may know, now, and whether they want to: active users with access (not revoked) to an
+-- active, not deleted entity's billing who have a billing-errors preference. opted_in: the alert
+-- is on (they receive the digest); off: they turned it off (Meu Perfil -> Notificações, or the
+-- one-click unsubscribe link), recorded in the ledger as skipped (opted_out) so "why did Ana get
+-- nothing today?" has an answer. Users who never turned it on (no row) are neither.
+SELECT a.entity_id, u.id AS user_id, u.name AS user_name, u.email, p.enabled AS opted_in
 FROM billing.user_entity_access a
 JOIN billing.users u ON u.id = a.user_id
 JOIN billing.entities e ON e.id = a.entity_id
@@ -11,5 +14,4 @@ WHERE a.entity_id = ANY(%(entity_ids)s)
   AND a.revoked_at IS NULL
   AND u.active
   AND e.active
-  AND e.deleted_at IS NULL
-  AND p.enabled;
+  AND e.deleted_at IS NULL;
