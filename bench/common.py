@@ -26,6 +26,9 @@ RESULTS = BENCH / "results"
 DIGEST_DATE = dt.date(2026, 11, 27)
 SEED = 42
 SCALES = ("S", "M", "L")
+# Outage days (devtools.datagen.SCALES): day L plus one bank's boleto API down for 10% (XL) or 60% (XL60)
+# of all companies; XL60 is about 10x day L's digests.
+OUTAGE_SCALES = ("XL", "XL60")
 # Target 7's control: the same day as L (330,000 invoices billed, same companies and users) with a
 # tenth of the invoice history and 2 days of attempts instead of 7.
 EXTRA_SCALES = {"Lh": {"entities": 100_000, "users_per_entity": 10.0, "history_invoices": 1_000_000,

@@ -26,7 +26,7 @@ from typing import Any
 
 import psycopg
 
-from bench.common import RESULTS, ROOT, log, window
+from bench.common import OUTAGE_SCALES, RESULTS, ROOT, log, window
 
 PHASES = ("extract", "transform", "both")
 HISTORY_TABLES = ("invoices", "step_attempts", "contracts", "customers")
@@ -150,6 +150,8 @@ def explain(dsn: str) -> dict[str, Any]:
 
 
 def run(dsn: str, scale: str, repeat: int = 3) -> dict[str, Any]:
+    # Target: 2 s for a normal SaaS-sized day (L), 10 s for an outage day (XL, XL60).
+    target_s = 10.0 if scale.split("-")[0] in OUTAGE_SCALES else 2.0
     log(f"extract {scale}: warm-up run (both phases)")
     first = _subprocess(dsn, "both")
     runs: dict[str, list[dict[str, Any]]] = {p: [] for p in PHASES}
@@ -182,8 +184,8 @@ def run(dsn: str, scale: str, repeat: int = 3) -> dict[str, Any]:
         "explain": {n: {k: v for k, v in p.items() if k != "plan"} for n, p in plans["plans"].items()},
         "plans_file": str(plan_file.relative_to(ROOT)),
         "indexes": plans["indexes"], "tables": plans["tables"],
-        "targets": {"wall_s": 2.0, "peak_rss_mib": 1024,
-                    "wall_met": summary["both"]["median_s"] <= 2.0,
+        "targets": {"wall_s": target_s, "peak_rss_mib": 1024,
+                    "wall_met": summary["both"]["median_s"] <= target_s,
                     "rss_met": summary["both"]["peak_rss_mib_max"] <= 1024,
                     "no_history_scan": not any(p["reads_a_whole_history_table"] for p in plans["plans"].values())},
     }

@@ -85,7 +85,7 @@ def growth(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
-    parser.add_argument("--scale", default="S", choices=(*common.SCALES, *common.EXTRA_SCALES))
+    parser.add_argument("--scale", default="S", choices=(*common.SCALES, *common.OUTAGE_SCALES, *common.EXTRA_SCALES))
     parser.add_argument("--only", default=",".join(DEFAULT),
                         help=f"comma-separated, of: {', '.join(ALL)}, or 'all' (default: {','.join(DEFAULT)})")
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (extract, send)")

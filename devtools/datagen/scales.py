@@ -44,8 +44,11 @@ SCALES: dict[str, Scale] = {
     "S": Scale(entities=1_000, users_per_entity=4.0, history_invoices=100_000, day_invoices=3_300),
     "M": Scale(entities=10_000, users_per_entity=4.0, history_invoices=1_000_000, day_invoices=33_000),
     "L": _LARGE,
-    # Day L plus one bank's API down for 10% of all companies on the digest day.
+    # Day L plus one bank's API down for 10% of all companies on the digest day (about 2.5x L's digests:
+    # only about half the companies bill on a given day).
     "XL": dataclasses.replace(_LARGE, outage_share=0.10),
+    # The same outage at a bank that 60% of the companies use: about 10x day L's digests.
+    "XL60": dataclasses.replace(_LARGE, outage_share=0.60),
 }
 
 
