@@ -8,7 +8,10 @@ Guarantees (see docs/delivery.md):
 - who receives is decided now: a user who lost access or turned the alert off since the
   digests were built is skipped;
 - 5xx for one recipient fails that digest only; 4xx and dropped connections are retried
-  with backoff, then left 'deferred' for the task's retry; no SMTP server -> the task fails.
+  with backoff, then left 'deferred' for the task's retry; no SMTP server -> the task fails;
+- every ledger write is durable when its commit returns (``synchronous_commit`` is never
+  ``off`` on this session): a crash of the worker, of PostgreSQL or of the SMTP server leaves
+  at most the message in flight sent but not recorded, and the retry sends only that one again.
 """
 
 from __future__ import annotations
@@ -38,6 +41,26 @@ log = logging.getLogger(__name__)
 
 class DeliveryIncomplete(RuntimeError):
     """Some digests of the batch were deferred (transient SMTP failures): retry the task."""
+
+
+class LedgerUnavailable(RuntimeError):
+    """The ledger's PostgreSQL connection failed mid-batch (e.g. the server crashed): retry the task.
+
+    Every outcome recorded before the failure is durable; only the message in flight, if the SMTP
+    server accepted it, is sent again by the retry (same Message-ID)."""
+
+
+def make_durable(conn: psycopg.Connection) -> None:
+    """Ledger writes on ``conn`` are on disk when their commit returns.
+
+    ``synchronous_commit = off`` (a server, database or role default) would let a PostgreSQL crash
+    forget the last 'sent' marks, whose messages the retry would then send again; an fsync costs
+    ~0.1 ms, a message ~1 ms. A stronger setting (``remote_apply``, ...) is kept."""
+    if conn.execute("SHOW synchronous_commit").fetchone() == ("off",):
+        conn.execute("SET synchronous_commit = on")
+    if conn.execute("SHOW fsync").fetchone() == ("off",):
+        log.warning("the ledger's PostgreSQL runs with fsync = off: an operating-system crash can lose "
+                    "'sent' marks, and their digests would be sent again")
 
 
 @dataclass(frozen=True)
@@ -159,10 +182,8 @@ class BatchSender:
 
     def run(self) -> BatchReport:
         started = time.perf_counter()
-        self.conn.autocommit = True
-        # A 'sent' mark must survive a worker crash, not a PostgreSQL crash: commits need not
-        # wait for the disk (at most the last few hundred ms of marks of a crashed server).
-        self.conn.execute("SET synchronous_commit = off")
+        self.conn.autocommit = True  # each outcome in its own commit
+        make_durable(self.conn)
         states = sendable_states(self.options.resend)
         candidates = self._q("deliver/batch_candidates", digest_date=self.digest_date, batch=self.batch,
                              states=states, entity_ids=list(self.options.entity_ids)
@@ -181,8 +202,10 @@ class BatchSender:
                 if self._stop.is_set():
                     break
                 self._run_chunk(chunk, states)
-        except BaseException:
+        except BaseException as exc:
             self._stop.set()  # e.g. the task is being killed: send nothing more that is queued
+            if isinstance(exc, psycopg.OperationalError):
+                raise self._ledger_lost(exc) from exc
             raise
         finally:
             if sender is not None:
@@ -191,6 +214,8 @@ class BatchSender:
                 sender.join()
             client.close()
             self.smtp_connections = client.connections
+        if isinstance(self._error, psycopg.OperationalError):
+            raise self._ledger_lost(self._error) from self._error
         if self._error is not None:
             raise self._error
         if self._stopped_early:
@@ -203,6 +228,12 @@ class BatchSender:
                 f"SMTP failures; the task retry will send them (nothing already accepted is sent again)")
         return BatchReport(self.digest_date, self.batch, dict(sorted(self.outcomes.items())),
                            self.smtp_connections, round(time.perf_counter() - started, 3))
+
+    def _ledger_lost(self, exc: BaseException) -> LedgerUnavailable:
+        return LedgerUnavailable(
+            f"batch {self.batch} of {self.digest_date}: the ledger's PostgreSQL connection failed "
+            f"({type(exc).__name__}: {str(exc).strip()[:300]}); the task retry sends the digests not recorded as "
+            f"sent (outcomes so far: {dict(self.outcomes)})")
 
     # -- this thread: lock, read, decide, render ----------------------------------------------
     def _run_chunk(self, ids: list[int], states: list[str]) -> None:
@@ -309,8 +340,15 @@ class BatchSender:
         if self.options.redirect_to:
             self._count("redirected")
             return
-        self._q("deliver/mark_sent", id=job.row["id"], attempts=attempts, message_id=job.message_id,
-                sent_to=job.envelope_to, run_id=self.options.run_id)
+        try:
+            self._q("deliver/mark_sent", id=job.row["id"], attempts=attempts, message_id=job.message_id,
+                    sent_to=job.envelope_to, run_id=self.options.run_id)
+        except psycopg.Error:
+            # The one window of at-least-once: the server has the message, the ledger does not.
+            log.error("entity=%s user=%s: accepted by the SMTP server as %s but the 'sent' mark was not "
+                      "recorded; the retry sends it again with the same Message-ID",
+                      job.row["entity_id"], job.row["user_id"], job.message_id)
+            raise
         self._count("resent" if job.row["state"] == "sent" else "sent")
 
     def _record(self, job: Mark | Unlock) -> None:

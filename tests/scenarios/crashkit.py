@@ -1,0 +1,118 @@
+"""What the crash tests share: a PostgreSQL server of the test's own (never the session's shared one,
+never an Airflow metadata DB) that may be SIGKILLed, a day of digests with a known key each, the
+count of lost and duplicated digests at the SMTP server, and a fresh DAG whose retries come after
+seconds, not minutes. The ``own_pg`` fixture is in this folder's conftest.py."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import itertools
+import json
+import shutil
+import tempfile
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+from billing_digest import sql as bd_sql
+from devtools import embedded_pg
+from devtools.smtp_sink import DigestKey
+from tests.world import World, local
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class OwnPostgres:
+    """A PostgreSQL server started by the test, which the test may SIGKILL and restart."""
+
+    data_dir: Path
+    dsn: str  # the billing database
+
+    def crash(self) -> list[int]:
+        """SIGKILL every process of this server (postmaster and all its children)."""
+        return embedded_pg.crash(self.data_dir)
+
+    def restart(self) -> None:
+        embedded_pg.restart(self.data_dir)
+
+    def connect(self) -> psycopg.Connection:
+        return psycopg.connect(self.dsn, autocommit=True)
+
+    def airflow_connection(self) -> str:
+        return json.dumps(embedded_pg.airflow_connection(self.dsn))
+
+
+@contextlib.contextmanager
+def own_postgres() -> Iterator[OwnPostgres]:
+    """Start a server in a new temporary data directory (schema applied); stop and remove it after."""
+    # A short path: the server's Unix socket lives in its data directory (108-byte limit).
+    data_dir = Path(tempfile.mkdtemp(prefix="bd-crash-pg-"))
+    try:
+        server = embedded_pg.start(data_dir, keep_running=True)
+        dsn = embedded_pg.ensure_database(server, "billing")
+        with psycopg.connect(dsn) as conn:
+            bd_sql.apply_schema(conn)
+        yield OwnPostgres(data_dir, dsn)
+    finally:
+        if embedded_pg.server_processes(data_dir):
+            embedded_pg.stop(data_dir)
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def seed_day(conn: psycopg.Connection, day: dt.date, entities: int, users_per_entity: int = 1,
+             first_id: int = 1000) -> set[DigestKey]:
+    """``entities`` companies with one NFS-e error on ``day`` and ``users_per_entity`` recipients each;
+    returns the digest keys the day must deliver, one e-mail each."""
+    world = World(conn, ids=itertools.count(first_id))
+    expected: set[DigestKey] = set()
+    for n in range(entities):
+        entity = world.entity(f"Empresa {n:03d} LTDA")
+        for u in range(users_per_entity):
+            user = world.user(f"Pessoa {n}-{u}", f"pessoa{n}.{u}@empresa{n}.com.br", [entity])
+            expected.add((day.isoformat(), entity, user))
+        invoice = world.invoice(entity, local(day, 9), boleto=False, notification=False)
+        world.attempt(invoice, "nfse", "rejected", local(day, 9, 5), "E160 - Código de serviço inválido")
+    return expected
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Counted at the SMTP server against the digests the day must deliver."""
+
+    lost: int  # expected digests never received
+    duplicates: int  # receptions beyond the first
+    unexpected: int  # digests nobody expected (must be 0)
+    received: int
+
+    def __str__(self) -> str:
+        return f"lost {self.lost}, delivered twice {self.duplicates}, unexpected {self.unexpected}, " \
+               f"received {self.received}"
+
+
+def outcome(counts: Counter[DigestKey], expected: set[DigestKey]) -> Outcome:
+    return Outcome(lost=len(expected - set(counts)),
+                   duplicates=sum(n - 1 for key, n in counts.items() if key in expected),
+                   unexpected=sum(n for key, n in counts.items() if key not in expected),
+                   received=sum(counts.values()))
+
+
+def ledger_states(conn: psycopg.Connection, day: dt.date) -> dict[str, int]:
+    return dict(conn.execute("SELECT state, count(*) FROM digest.deliveries WHERE digest_date = %s GROUP BY 1",
+                             (day,)).fetchall())
+
+
+def fresh_dag(retry_seconds: float = 2.0):
+    """A new DAG object (dag.test keeps a run's conf in-process) whose retries come after
+    ``retry_seconds`` (the DAG's own delay is minutes); ``dag.test`` runs a retry in the same call."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag = DagBag(dag_folder=str(ROOT / "dags")).dags["billing_error_digest"]
+    for task in dag.tasks:
+        task.retry_delay = dt.timedelta(seconds=retry_seconds)
+        task.retry_exponential_backoff = 0
+    return dag
