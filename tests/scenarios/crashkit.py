@@ -9,7 +9,11 @@ import contextlib
 import datetime as dt
 import itertools
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
 from collections import Counter
 from collections.abc import Iterator
@@ -20,7 +24,7 @@ import psycopg
 
 from billing_digest import sql as bd_sql
 from devtools import embedded_pg
-from devtools.smtp_sink import DigestKey
+from devtools.smtp_sink import DigestKey, Journal, free_port, read_journal
 from tests.world import World, local
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -116,3 +120,43 @@ def fresh_dag(retry_seconds: float = 2.0):
         task.retry_delay = dt.timedelta(seconds=retry_seconds)
         task.retry_exponential_backoff = 0
     return dag
+
+
+class SinkProcess:
+    """``python -m devtools.smtp_sink`` in its own process group, which a test may SIGKILL and start
+    again on the same port; what it received is read from its journal (:func:`read_journal`)."""
+
+    def __init__(self, journal: Path, port: int | None = None, delay_ms: float = 0, hold_at: int | None = None):
+        self.journal, self.port = journal, port or free_port()
+        self.delay_ms, self.hold_at = delay_ms, hold_at
+        self.proc: subprocess.Popen[str] | None = None
+
+    def start(self, hold_at: int | None = None) -> SinkProcess:
+        args = [sys.executable, "-m", "devtools.smtp_sink", "--port", str(self.port), "--journal", str(self.journal),
+                "--delay-ms", str(self.delay_ms)]
+        if hold_at is not None:
+            args += ["--hold-at", str(hold_at)]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT)])}
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT,
+                                     start_new_session=True)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()  # printed once the port is bound
+        if not line.startswith("listening"):
+            raise RuntimeError(f"the SMTP sink did not start (exit {self.proc.wait(10)})")
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL the sink's process group; returns once it is gone."""
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+
+    def read(self) -> Journal:
+        return read_journal(self.journal)
+
+    def __enter__(self) -> SinkProcess:
+        return self.start(self.hold_at)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.kill()
