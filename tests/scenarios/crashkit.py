@@ -160,3 +160,35 @@ class SinkProcess:
     def __exit__(self, *exc: object) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.kill()
+
+
+def kill_process_tree(root: int, timeout: float = 10) -> list[int]:
+    """SIGKILL ``root`` and every process under it, whatever their process groups, as a machine or
+    container crash would (Airflow's task runner lives in its own process group, so ``kill -9 -PGID``
+    of a worker alone leaves it running). The tree is frozen with SIGSTOP first so that nothing forks
+    meanwhile. Returns the pids killed, once they are gone."""
+    import psutil
+
+    try:
+        top = psutil.Process(root)
+    except psutil.NoSuchProcess:
+        return []
+    frozen: list[psutil.Process] = []
+    pending = [top]
+    while pending:  # parents before children: a stopped parent forks no new child
+        proc = pending.pop()
+        try:
+            proc.send_signal(signal.SIGSTOP)
+            frozen.append(proc)
+            pending.extend(proc.children())
+        except psutil.NoSuchProcess:
+            pass
+    for proc in frozen:
+        try:
+            proc.send_signal(signal.SIGKILL)
+        except psutil.NoSuchProcess:
+            pass
+    gone, alive = psutil.wait_procs(frozen, timeout=timeout)
+    if alive:
+        raise TimeoutError(f"processes {[p.pid for p in alive]} survived SIGKILL")
+    return [p.pid for p in frozen]
