@@ -36,6 +36,7 @@ re-runs completed days, still sending nothing twice. Or from the UI: Trigger →
 from __future__ import annotations
 
 import datetime as dt
+import os
 
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task
@@ -52,6 +53,12 @@ DIGEST_PARAMS = {
     "resend": Param(False, type="boolean",
                     description="Send again digests already sent for the day (deliberate re-send, recorded)."),
 }
+
+
+# Every `deliver` runs in this Airflow pool: its slots cap the SMTP connections open at once across
+# the cluster (size it to what the mail provider allows). Read at parse time; the pool must exist,
+# or `deliver` waits in `scheduled` for ever (README, "SMTP connection pool").
+SMTP_POOL = os.environ.get("BILLING_DIGEST_SMTP_POOL", "billing_smtp")
 
 
 def _failure_alert(context: dict) -> None:
@@ -124,7 +131,7 @@ def billing_error_digest() -> None:
                                         entity_ids=params["entity_ids"] or None)
         return [b.to_xcom() for b in batches]
 
-    @task(map_index_template="{{ batch_label }}", retries=5)
+    @task(map_index_template="{{ batch_label }}", retries=5, pool=SMTP_POOL)
     def deliver(batch: dict) -> dict:
         from billing_digest import airflow_glue
         from billing_digest.deliver import DeliveryOptions, deliver_batch

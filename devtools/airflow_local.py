@@ -4,6 +4,10 @@ triggerer; LocalExecutor by default) with its metadata in the embedded PostgreSQ
 Used by `make airflow` (the UI on http://localhost:8080), the backfill and Celery tests and the
 benchmarks. ``python -m devtools.airflow_local`` seeds the demo data, starts an SMTP sink and
 Airflow, prints the admin password and waits.
+
+Before starting anything it creates the Airflow pool the DAG's ``deliver`` runs in
+(``BILLING_DIGEST_SMTP_POOL``, default ``billing_smtp``) with ``BILLING_DIGEST_SMTP_POOL_SLOTS``
+slots (default 4): the SMTP connections open at once. Without the pool ``deliver`` never runs.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from devtools.airflow_env import DEMO, airflow_env
 from devtools.smtp_sink import free_port
 
 SIMPLE_AUTH_PASSWORDS = "simple_auth_manager_passwords.json.generated"
+DEFAULT_SMTP_POOL = "billing_smtp"  # as dags/billing_error_digest.py: SMTP_POOL
+DEFAULT_SMTP_POOL_SLOTS = 4
 
 
 class LocalAirflow:
@@ -33,7 +39,8 @@ class LocalAirflow:
                  executor: str = "LocalExecutor", metadata_dsn: str | None = None,
                  commands: tuple[tuple[str, ...], ...] = (("standalone",),),
                  extra_env: dict[str, str] | None = None,
-                 command_env: dict[str, dict[str, str]] | None = None):
+                 command_env: dict[str, dict[str, str]] | None = None,
+                 smtp_pool_slots: int | None = None):
         self.home, self.port = home, port
         home.mkdir(parents=True, exist_ok=True)
         if metadata_dsn is None:
@@ -62,6 +69,9 @@ class LocalAirflow:
         })
         self.commands = commands
         self.command_env = command_env or {}  # per command (keyed by its first word): env overrides
+        self.smtp_pool = self.env.get("BILLING_DIGEST_SMTP_POOL") or DEFAULT_SMTP_POOL
+        self.smtp_pool_slots = smtp_pool_slots or int(self.env.get("BILLING_DIGEST_SMTP_POOL_SLOTS")
+                                                      or DEFAULT_SMTP_POOL_SLOTS)
         self.procs: list[subprocess.Popen[bytes]] = []
 
     def cli(self, args: list[str], check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -76,6 +86,7 @@ class LocalAirflow:
         migrate = self.cli(["db", "migrate"], check=False)
         if migrate.returncode:
             raise RuntimeError(f"airflow db migrate failed:\n{migrate.stdout[-3000:]}{migrate.stderr[-3000:]}")
+        self.set_smtp_pool(self.smtp_pool_slots)
         for command in self.commands:
             log = (self.home / f"{command[-1] if command[0] != 'celery' else 'celery-worker'}.log").open("ab")
             env = {**self.env, **self.command_env.get(command[0], {})}
@@ -91,6 +102,11 @@ class LocalAirflow:
             time.sleep(1)
         self.stop()
         raise TimeoutError(f"Airflow not healthy after {timeout}s; see the logs in {self.home}")
+
+    def set_smtp_pool(self, slots: int) -> None:
+        """Create (or resize) the pool of ``deliver``: at most ``slots`` SMTP connections at once."""
+        self.cli(["pools", "set", self.smtp_pool, str(slots),
+                  "billing_error_digest.deliver: one slot per SMTP connection to the mail provider"])
 
     def healthy(self) -> bool:
         try:
@@ -164,6 +180,8 @@ def main() -> None:
     with SmtpSink(outbox=DEMO / "outbox-ui") as sink:
         af = LocalAirflow(DEMO / "airflow-ui", dsn, sink.port, port=int(os.environ.get("AIRFLOW_PORT", "8080")))
         print(f"- SMTP sink: 127.0.0.1:{sink.port} -> {DEMO / 'outbox-ui'}")
+        print(f"- pool {af.smtp_pool}: {af.smtp_pool_slots} slots (SMTP connections at once; "
+              f"BILLING_DIGEST_SMTP_POOL_SLOTS)")
         print("- starting Airflow (api-server, scheduler, dag-processor, triggerer; LocalExecutor) ...")
         with af:
             print(f"\nAirflow UI: http://localhost:{af.port}  user: admin  password: {af.admin_password()}")

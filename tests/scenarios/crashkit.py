@@ -77,7 +77,7 @@ def seed_day(conn: psycopg.Connection, day: dt.date, entities: int, users_per_en
     for n in range(entities):
         entity = world.entity(f"Empresa {n:03d} LTDA")
         for u in range(users_per_entity):
-            user = world.user(f"Pessoa {n}-{u}", f"pessoa{n}.{u}@empresa{n}.com.br", [entity])
+            user = world.user(f"Pessoa {n}-{u}", f"pessoa{u}@empresa{entity}.com.br", [entity])
             expected.add((day.isoformat(), entity, user))
         invoice = world.invoice(entity, local(day, 9), boleto=False, notification=False)
         world.attempt(invoice, "nfse", "rejected", local(day, 9, 5), "E160 - Código de serviço inválido")
