@@ -88,10 +88,7 @@ class LocalAirflow:
             raise RuntimeError(f"airflow db migrate failed:\n{migrate.stdout[-3000:]}{migrate.stderr[-3000:]}")
         self.set_smtp_pool(self.smtp_pool_slots)
         for command in self.commands:
-            log = (self.home / f"{command[-1] if command[0] != 'celery' else 'celery-worker'}.log").open("ab")
-            env = {**self.env, **self.command_env.get(command[0], {})}
-            self.procs.append(subprocess.Popen([sys.executable, "-m", "airflow", *command], env=env,
-                                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+            self.procs.append(self.start_command(command))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if any(p.poll() is not None for p in self.procs):
@@ -102,6 +99,19 @@ class LocalAirflow:
             time.sleep(1)
         self.stop()
         raise TimeoutError(f"Airflow not healthy after {timeout}s; see the logs in {self.home}")
+
+    def start_command(self, command: tuple[str, ...]) -> subprocess.Popen[bytes]:
+        """Start ``airflow <command>`` in its own process group (its log in the Airflow home). Env
+        overrides: ``command_env`` keyed by the whole command (words joined by spaces), else by its
+        first word."""
+        name = command[-1]
+        if command[0] == "celery":
+            name = "celery-worker" + (f"-{command[command.index('--celery-hostname') + 1]}"
+                                      if "--celery-hostname" in command else "")
+        log = (self.home / f"{name}.log").open("ab")
+        env = {**self.env, **self.command_env.get(command[0], {}), **self.command_env.get(" ".join(command), {})}
+        return subprocess.Popen([sys.executable, "-m", "airflow", *command], env=env, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
 
     def set_smtp_pool(self, slots: int) -> None:
         """Create (or resize) the pool of ``deliver``: at most ``slots`` SMTP connections at once."""

@@ -99,6 +99,7 @@ class Sink:
     connections: int = 0  # SMTP connections accepted so far
     open_connections: int = 0
     peak_connections: int = 0  # most connections open at once
+    current_peer: Any = None  # (host, port) of the client whose DATA hooks are running now
     _journal_fd: int | None = None
 
     def __post_init__(self) -> None:
@@ -156,6 +157,7 @@ class Sink:
         if self.delay:
             await asyncio.sleep(self.delay)
         if self.faults.on_data:
+            self.current_peer = session.peer
             reply = self.faults.on_data(envelope)
             if reply:
                 return reply
