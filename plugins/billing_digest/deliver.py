@@ -5,6 +5,8 @@ Guarantees (see docs/delivery.md):
   already 'sent' is never sent again (unless a deliberate re-send is asked for);
 - rows are held by PostgreSQL session advisory locks while they are sent, so two runs of
   the same day at once never send the same row, and a killed worker's locks vanish with it;
+  rows another session holds are waited for and read again, so a batch succeeds only when
+  every row it was given has an outcome (the holder may die without sending them);
 - who receives is decided now: a user who lost access or turned the alert off since the
   digests were built is skipped;
 - 5xx for one recipient fails that digest only; 4xx and dropped connections are retried
@@ -75,6 +77,7 @@ class DeliveryOptions:
     max_consecutive_deferred: int = 5  # then stop the batch: the server is struggling
     chunk_size: int = 200
     lookahead: int = 32              # messages rendered ahead of the SMTP connection
+    held_rows_wait_seconds: float = 300.0  # rows another session holds: wait this long for it to let go
 
 
 # What the preparing thread hands the sender thread, in order.
@@ -165,6 +168,9 @@ class BatchSender:
         self._stop = threading.Event()  # a thread gave up: nothing more is prepared or sent
         self._error: BaseException | None = None
         self._stopped_early = False
+        self._entity_of: dict[int, int] = {}
+        self._held_elsewhere: set[int] = set()  # rows another session held when this batch reached them
+        self._ever_held_elsewhere: set[int] = set()
 
     def _q(self, name: str, **params: Any) -> list[dict[str, Any]]:
         with self.conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
@@ -189,6 +195,7 @@ class BatchSender:
                              states=states, entity_ids=list(self.options.entity_ids)
                              if self.options.entity_ids else None)
         rows = [(r["id"], r["entity_id"]) for r in candidates]
+        self._entity_of = dict(rows)
         log.info("batch %s of %s: %d digests to consider", self.batch, self.digest_date, len(rows))
         client = SmtpClient(self.smtp_settings)
         sender = None
@@ -202,6 +209,7 @@ class BatchSender:
                 if self._stop.is_set():
                     break
                 self._run_chunk(chunk, states)
+            self._take_rows_held_elsewhere(states)
         except BaseException as exc:
             self._stop.set()  # e.g. the task is being killed: send nothing more that is queued
             if isinstance(exc, psycopg.OperationalError):
@@ -236,10 +244,35 @@ class BatchSender:
             f"sent (outcomes so far: {dict(self.outcomes)})")
 
     # -- this thread: lock, read, decide, render ----------------------------------------------
+    def _take_rows_held_elsewhere(self, states: list[str]) -> None:
+        """A batch is done only when each of its rows has an outcome. Rows another session held when
+        the batch reached them (a concurrent run of the day, or the task runner a killed worker left
+        behind) are waited for, then locked and read again: those the other session sent drop out,
+        those it left (it died) are sent now. Still held after ``held_rows_wait_seconds``: the task
+        fails, and its retry looks again."""
+        deadline = time.monotonic() + self.options.held_rows_wait_seconds
+        pause = 0.2
+        while self._held_elsewhere and not self._stop.is_set():
+            if time.monotonic() > deadline:
+                raise DeliveryIncomplete(
+                    f"batch {self.batch} of {self.digest_date}: {len(self._held_elsewhere)} digest(s) still held by "
+                    f"another session after {self.options.held_rows_wait_seconds:.0f}s; the task retry looks again")
+            time.sleep(pause)
+            pause = min(pause * 2, 5.0)
+            held = sorted(self._held_elsewhere, key=lambda i: (self._entity_of[i], i))
+            self._held_elsewhere.clear()
+            for chunk in _chunks([(i, self._entity_of[i]) for i in held], self.options.chunk_size):
+                if self._stop.is_set():
+                    break
+                self._run_chunk(chunk, states)
+
     def _run_chunk(self, ids: list[int], states: list[str]) -> None:
         locked = [r["id"] for r in self._q("deliver/lock_rows", ids=ids, lock_key=LOCK_KEY)]
         if len(ids) > len(locked):
-            self._count("locked_by_other_run", len(ids) - len(locked))
+            held = set(ids) - set(locked)
+            self._count("locked_by_other_run", len(held - self._ever_held_elsewhere))
+            self._ever_held_elsewhere |= held
+            self._held_elsewhere |= held
         if not locked:
             return
         try:
