@@ -14,6 +14,7 @@ import textwrap
 import threading
 import time
 
+import pytest
 from conftest import ROOT
 
 from billing_digest import build, extract
@@ -86,6 +87,7 @@ RUN_AFTER = dt.datetime(2026, 11, 28, 6, 30, tzinfo=SP)
 CRASH_AT = 12  # the n-th message of the day: inside the first of two batches of 20
 
 
+@pytest.mark.slow  # starts `airflow dags test` processes
 def test_airflow_worker_killed_mid_batch_then_rerun_nothing_lost_at_most_the_message_in_flight_twice(
         airflow_db, conn, db_dsn, tmp_path):
     expected = seed_day(conn, DAY, entities=20, users_per_entity=2)  # 40 digests, 2 batches
