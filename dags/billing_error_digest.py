@@ -11,26 +11,39 @@ interval) and reports it as day D-1. Only rows time-stamped before the window's 
 so a backfilled day gives the same digest as the timely run. A manual run without a data
 interval reports the last closed window, or the day given in the `digest_date` parameter.
 
-**Tasks.** `extract_errors` (SQL, stages the window's errors in `digest.errors`) →
-`check_quality` (fails loudly on systemic problems) → `build_digests` (pandas: topics, group
-per company, recipients; stages payloads and the delivery ledger `digest.deliveries`) →
-`plan_batches` → `deliver` (mapped over at most `max_batches` batches; one SMTP connection
-per batch) → `summarize` (counts by outcome and reason, returned as XCom and logged).
+**Tasks.** `wait_for_billing_data` (a sensor in reschedule mode: waits, holding no worker slot,
+until the billing data is complete up to the window's end; after its timeout the data team is
+e-mailed and nothing is sent) → `extract_errors` (SQL, stages the window's errors in
+`digest.errors`) → `check_quality` (holds the day, before anything is sent, when the attempt
+history does not cover the window, when a topic's volume is wildly off its trailing days, or on
+systemic problems; says why) → `build_digests` (pandas: topics, group per company, recipients;
+stages payloads and the delivery ledger `digest.deliveries`) → `plan_batches` → `deliver`
+(mapped over at most `max_batches` batches; one SMTP connection per batch) → `summarize`
+(counts by outcome and reason: XCom, log, metrics, and this run's note in the UI).
 
 **Exactly once.** The ledger row of (day, company, user) becomes `sent` only after the SMTP
 server accepted the message, and a sent row is never sent again: retries, re-runs and
 backfills are safe. Use the `resend` parameter to send a day again on purpose.
 
+**Held days.** A day the data cannot support is never mailed: the failing task says why (and
+`alert_email` is told). A volume anomaly that is real (an outage) is sent with the parameter
+`accept_anomaly`; the summary records it.
+
+**Late runs.** A Deadline Alert e-mails `alert_email` when a run has not finished 45 minutes
+after it was queued (07:15 for the 06:30 run; env `BILLING_DIGEST_LATE_ALERT_AFTER_MINUTES`).
+
 **Connections.** `billing_db` (postgres: the billing data and our `digest` schema),
-`billing_smtp` (smtp; extras `disable_ssl`, `disable_tls`, `timeout`, `ca_file`).
+`billing_smtp` (smtp; extras `disable_ssl`, `disable_tls`, `timeout`, `ca_file`), optional
+`airflow_api` (http: a user allowed to edit this DAG's runs; the run notes).
 **Settings.** Variable `billing_digest_settings` (JSON object): `base_url`, `sender`,
-`support_email`, `unsubscribe_secret`, `max_items_per_topic`, `max_batches`, `alert_email`, ...
-(see README).
+`support_email`, `unsubscribe_secret`, `max_items_per_topic`, `max_batches`, `alert_email`,
+freshness, coverage and volume guards ... (see README).
 
 **Backfill.** A run's logical date is its window's start (D 06:30), so digest days 1 to 7 are
 `airflow backfill create --dag-id billing_error_digest --from-date 2026-11-01 --to-date 2026-11-08`
 (the DAG must be unpaused). Days already sent send nothing; `--reprocess-behavior completed`
-re-runs completed days, still sending nothing twice. Or from the UI: Trigger → Backfill.
+re-runs completed days, still sending nothing twice. Days the attempt history does not cover
+are held, not mailed. Or from the UI: Trigger → Backfill.
 """
 
 from __future__ import annotations
@@ -39,7 +52,25 @@ import datetime as dt
 import os
 
 import pendulum
-from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task
+from airflow.sdk import (
+    AsyncCallback,
+    CronDataIntervalTimetable,
+    DeadlineAlert,
+    DeadlineReference,
+    Param,
+    dag,
+    get_current_context,
+    task,
+)
+
+# Deployment knobs read at parse time from the environment (cheap; no Variable or DB access here).
+FRESHNESS_POKE_SECONDS = float(os.environ.get("BILLING_DIGEST_FRESHNESS_POKE_SECONDS", "300"))
+FRESHNESS_TIMEOUT_HOURS = float(os.environ.get("BILLING_DIGEST_FRESHNESS_TIMEOUT_HOURS", "3"))
+LATE_ALERT_AFTER_MINUTES = float(os.environ.get("BILLING_DIGEST_LATE_ALERT_AFTER_MINUTES", "45"))
+# Every `deliver` runs in this Airflow pool: its slots cap the SMTP connections open at once across
+# the cluster (size it to what the mail provider allows). The pool must exist, or `deliver` waits in
+# `scheduled` for ever (README, "SMTP connection pool").
+SMTP_POOL = os.environ.get("BILLING_DIGEST_SMTP_POOL", "billing_smtp")
 
 DIGEST_PARAMS = {
     "digest_date": Param(None, type=["null", "string"], format="date",
@@ -49,16 +80,14 @@ DIGEST_PARAMS = {
     "entity_ids": Param(None, type=["null", "array"], items={"type": "integer"},
                         description="Only these companies (entity ids). Empty: all."),
     "redirect_to": Param(None, type=["null", "string"],
-                         description="Send every e-mail to this test address instead; the ledger is not changed."),
+                         description="Send the day's digests (whatever their ledger state) to this test address "
+                                     "instead; the ledger is not changed."),
     "resend": Param(False, type="boolean",
                     description="Send again digests already sent for the day (deliberate re-send, recorded)."),
+    "accept_anomaly": Param(False, type="boolean",
+                            description="Send even if a topic's volume is wildly off its trailing days "
+                                        "(a real outage); recorded in the summary."),
 }
-
-
-# Every `deliver` runs in this Airflow pool: its slots cap the SMTP connections open at once across
-# the cluster (size it to what the mail provider allows). Read at parse time; the pool must exist,
-# or `deliver` waits in `scheduled` for ever (README, "SMTP connection pool").
-SMTP_POOL = os.environ.get("BILLING_DIGEST_SMTP_POOL", "billing_smtp")
 
 
 def _failure_alert(context: dict) -> None:
@@ -67,15 +96,29 @@ def _failure_alert(context: dict) -> None:
     notify_failure(context)
 
 
+def _late_run_alert() -> list[DeadlineAlert]:
+    """E-mail the data team when a run has not finished LATE_ALERT_AFTER_MINUTES after it was queued
+    (the scheduled run is queued at 06:30: 07:15 by default). 0 turns it off: Airflow 3.3.2's
+    `dags test` fails at the end of a successful run of a DAG with a deadline, so the demo does."""
+    if LATE_ALERT_AFTER_MINUTES <= 0:
+        return []
+    return [DeadlineAlert(reference=DeadlineReference.DAGRUN_QUEUED_AT,
+                          interval=dt.timedelta(minutes=LATE_ALERT_AFTER_MINUTES),
+                          callback=AsyncCallback("billing_digest.late_alert.run_is_late"), name="late run")]
+
+
 @dag(
     dag_id="billing_error_digest",
     schedule=CronDataIntervalTimetable("30 6 * * *", timezone="America/Sao_Paulo"),
-    start_date=pendulum.datetime(2026, 11, 1, tz="America/Sao_Paulo"),
+    # Before any billing data: a run for any past day executes its tasks (none is silently empty),
+    # and the attempt history decides how far back a day can be reported (check_quality).
+    start_date=pendulum.datetime(2020, 1, 1, tz="America/Sao_Paulo"),
     catchup=False,
     max_active_runs=3,
     doc_md=__doc__,
     tags=["billing", "digest", "email"],
     params=DIGEST_PARAMS,
+    deadline=_late_run_alert(),
     default_args={
         "owner": "data-team",
         "retries": 3,
@@ -89,29 +132,49 @@ def _failure_alert(context: dict) -> None:
 def billing_error_digest() -> None:
     # Task bodies import the package lazily (parsing stays light) and turn XCom values into typed
     # hand-offs (billing_digest.handoffs) once, at their start.
-    @task
-    def extract_errors() -> dict:
-        from billing_digest import airflow_glue, extract
+    @task.sensor(mode="reschedule", poke_interval=FRESHNESS_POKE_SECONDS,
+                 timeout=FRESHNESS_TIMEOUT_HOURS * 3600, retries=3)
+    def wait_for_billing_data():
+        import logging
+
+        from airflow.sdk import PokeReturnValue
+
+        from billing_digest import airflow_glue, freshness
         from billing_digest.window import resolve_window
 
         ctx = get_current_context()
         requested = ctx["params"].get("digest_date")
         window = resolve_window(ctx.get("data_interval_start"), ctx.get("data_interval_end"),
                                 pendulum.now("UTC"), dt.date.fromisoformat(requested) if requested else None)
+        settings = airflow_glue.settings()  # the first task: fails the run at once on an unsafe secret
         with airflow_glue.billing_db() as conn:
-            return extract.stage_errors(conn, window).to_xcom()
+            state = freshness.measure(conn, window, dt.timedelta(hours=settings.freshness_tolerance_hours),
+                                      settings.freshness_query)
+        logging.getLogger("billing_digest").info("%s: %s", "arrived" if state.arrived else "waiting",
+                                                 state.describe(window))
+        return PokeReturnValue(is_done=state.arrived, xcom_value={
+            "window_start": window.start.isoformat(), "window_end": window.end.isoformat()})
 
-    @task(retries=0)  # bad data does not fix itself by retrying: fail at once, loudly
+    @task
+    def extract_errors(window: dict) -> dict:
+        from billing_digest import airflow_glue, extract
+        from billing_digest.window import Window
+
+        with airflow_glue.billing_db() as conn:
+            return extract.stage_errors(conn, Window.from_iso(window["window_start"], window["window_end"])).to_xcom()
+
+    @task(retries=0)  # a held day does not fix itself by retrying: fail at once, loudly
     def check_quality(staged: dict) -> dict:
         from billing_digest import airflow_glue, quality
         from billing_digest.handoffs import StagedDay
 
         day = StagedDay.from_xcom(staged)
+        accept = bool(get_current_context()["params"].get("accept_anomaly"))
         with airflow_glue.billing_db() as conn:
-            return quality.check(conn, day.digest_date, airflow_glue.settings().max_errors_per_day).to_xcom()
+            return quality.check_day(conn, day.window, airflow_glue.settings(), accept_anomaly=accept).to_xcom()
 
     @task
-    def build_digests(staged: dict, _quality: dict) -> dict:
+    def build_digests(staged: dict, _checked: dict) -> dict:
         from billing_digest import airflow_glue, build
         from billing_digest.handoffs import StagedDay
 
@@ -128,7 +191,7 @@ def billing_error_digest() -> None:
         day = BuiltDay.from_xcom(built)
         with airflow_glue.billing_db() as conn:
             batches = plan.plan_batches(conn, day.digest_date, resend=bool(params["resend"]),
-                                        entity_ids=params["entity_ids"] or None)
+                                        redirect=bool(params["redirect_to"]), entity_ids=params["entity_ids"] or None)
         return [b.to_xcom() for b in batches]
 
     @task(map_index_template="{{ batch_label }}", retries=5, pool=SMTP_POOL)
@@ -151,26 +214,33 @@ def billing_error_digest() -> None:
             return deliver_batch(conn, airflow_glue.smtp_settings(), Renderer(settings),
                                  plan.digest_date, plan.batch, options).to_xcom()
 
-    @task(trigger_rule="none_failed")
-    def summarize(built: dict, reports: list[dict] | None) -> dict:
+    @task(trigger_rule="none_failed", map_index_template="{{ run_label }}")
+    def summarize(built: dict, checked: dict, reports: list[dict] | None) -> dict:
         import logging
 
-        from billing_digest import airflow_glue, summary
+        from billing_digest import airflow_glue, metrics, run_note, summary
         from billing_digest.handoffs import BatchReport, BuiltDay
+        from billing_digest.quality import DayCheck
 
-        run_id = get_current_context()["run_id"]
+        ctx = get_current_context()
         # One slice request: iterating the lazy sequence would probe past its end (a logged 404).
         batch_reports = [BatchReport.from_xcom(r) for r in (reports[:] if reports else [])]
         with airflow_glue.billing_db() as conn:
-            result = summary.summarize(conn, BuiltDay.from_xcom(built), batch_reports, run_id)
+            result = summary.summarize(conn, BuiltDay.from_xcom(built), batch_reports, ctx["run_id"],
+                                       DayCheck.from_xcom(checked).accepted_anomaly)
             summary.save(conn, result)
         logging.getLogger("billing_digest").info("run summary\n%s", summary.format_table(result))
+        airflow_glue.emit(metrics.of_run(result.this_run, result.errors_by_topic, batch_reports))
+        airflow_glue.publish_run_note(ctx["dag"].dag_id, ctx["run_id"], run_note.note(result))
+        ctx["run_label"] = run_note.label(result)  # type: ignore[typeddict-unknown-key]
         return result.to_xcom()
 
-    staged = extract_errors()
-    built = build_digests(staged, check_quality(staged))
+    window = wait_for_billing_data()
+    staged = extract_errors(window)
+    checked = check_quality(staged)
+    built = build_digests(staged, checked)
     reports = deliver.expand(batch=plan_batches(built))
-    summarize(built, reports)
+    summarize(built, checked, reports)
 
 
 billing_error_digest()

@@ -12,6 +12,7 @@ slots (default 4): the SMTP connections open at once. Without the pool ``deliver
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import secrets
@@ -23,11 +24,13 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from billing_digest.window import last_closed_window
 from devtools import embedded_pg
 from devtools.airflow_env import DEMO, airflow_env
 from devtools.smtp_sink import free_port
 
 SIMPLE_AUTH_PASSWORDS = "simple_auth_manager_passwords.json.generated"
+NOTE_BOT = "digest-bot"
 DEFAULT_SMTP_POOL = "billing_smtp"  # as dags/billing_error_digest.py: SMTP_POOL
 DEFAULT_SMTP_POOL_SLOTS = 4
 
@@ -49,6 +52,12 @@ class LocalAirflow:
         secret_file = home / "jwt_secret"
         if not secret_file.exists():
             secret_file.write_text(secrets.token_urlsafe(32))
+        # The simple auth manager's users: admin (the UI) and digest-bot, which only edits the runs'
+        # notes (role "user"); the DAG's tasks log in as digest-bot through the connection airflow_api.
+        passwords_file = home / SIMPLE_AUTH_PASSWORDS
+        passwords = json.loads(passwords_file.read_text()) if passwords_file.exists() else {}
+        passwords.setdefault(NOTE_BOT, secrets.token_urlsafe(16))
+        passwords_file.write_text(json.dumps(passwords))
         self.env = airflow_env(home, billing_dsn, smtp_port, **{
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": sqlalchemy_url(metadata_dsn),
             "AIRFLOW__CORE__EXECUTOR": executor,
@@ -61,7 +70,10 @@ class LocalAirflow:
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://localhost:{port}/execution/",
             "AIRFLOW__API_AUTH__JWT_SECRET": secret_file.read_text(),
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"admin:admin,{NOTE_BOT}:user",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords_file),
+            "AIRFLOW_CONN_AIRFLOW_API": json.dumps({"conn_type": "http", "host": "localhost", "port": port,
+                                                    "login": NOTE_BOT, "password": passwords[NOTE_BOT]}),
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
             "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
             "AIRFLOW__CORE__PARALLELISM": "8",
@@ -151,6 +163,18 @@ class LocalAirflow:
         path = self.home / SIMPLE_AUTH_PASSWORDS
         return json.loads(path.read_text()).get("admin", "?") if path.exists() else "?"
 
+    def api(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Call the REST API (``/api/v2/...``) as admin; returns the decoded JSON."""
+        import httpx
+
+        base = f"http://127.0.0.1:{self.port}"
+        token = httpx.post(f"{base}/auth/token", json={"username": "admin", "password": self.admin_password()},
+                           timeout=10).json()["access_token"]
+        reply = httpx.request(method, f"{base}{path}", headers={"Authorization": f"Bearer {token}"}, timeout=30,
+                              **kwargs)
+        reply.raise_for_status()
+        return reply.json()
+
     def runs(self, dag_id: str) -> list[dict[str, Any]]:
         out = self.cli(["dags", "list-runs", dag_id, "-o", "json"], check=False).stdout
         for line in out.splitlines():  # log lines may come first
@@ -176,7 +200,16 @@ def sqlalchemy_url(dsn: str) -> str:
     return dsn.replace("postgresql://", "postgresql+psycopg://", 1)
 
 
-def main() -> None:
+UI_HOME = DEMO / "airflow-ui"
+CLI_ENV = UI_HOME / "cli-env.json"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`make airflow`: Airflow with the UI on the demo's embedded defaults, on a day that has data.
+    `make airflow-cli ARGS='...'`: the airflow CLI against that instance."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["cli"]:
+        return cli(argv[1:])
     from devtools.airflow_env import billing_dsn
     from devtools.demo import seed
     from devtools.smtp_sink import SmtpSink
@@ -185,25 +218,45 @@ def main() -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupted)  # stop Airflow's processes on `kill` too, not only Ctrl-C
-    dsn = billing_dsn()
-    seed(dsn)
+    # The local instance's own database, seeded around the last closed window: the default Trigger and
+    # the scheduled run (once unpaused) report a day that has data.
+    day = last_closed_window(dt.datetime.now(dt.UTC)).digest_date
+    dsn = billing_dsn("billing_ui")
+    seed(dsn, day, marker_name="seeded-ui.json")
     with SmtpSink(outbox=DEMO / "outbox-ui") as sink:
-        af = LocalAirflow(DEMO / "airflow-ui", dsn, sink.port, port=int(os.environ.get("AIRFLOW_PORT", "8080")))
+        af = LocalAirflow(UI_HOME, dsn, sink.port, port=int(os.environ.get("AIRFLOW_PORT", "8080")))
+        CLI_ENV.write_text(json.dumps(af.env))
+        (UI_HOME / "pid").write_text(str(os.getpid()))
         print(f"- SMTP sink: 127.0.0.1:{sink.port} -> {DEMO / 'outbox-ui'}")
         print(f"- pool {af.smtp_pool}: {af.smtp_pool_slots} slots (SMTP connections at once; "
               f"BILLING_DIGEST_SMTP_POOL_SLOTS)")
         print("- starting Airflow (api-server, scheduler, dag-processor, triggerer; LocalExecutor) ...")
         with af:
             print(f"\nAirflow UI: http://localhost:{af.port}  user: admin  password: {af.admin_password()}")
-            print("DAG: billing_error_digest (unpause it, or Trigger with parameters).")
+            print(f"DAG: billing_error_digest (unpause it, or Trigger: the default run reports {day:%d/%m/%Y}).")
             print(f"Digest preview: http://localhost:{af.port}/billing-digest/  ·  logs: {af.home / 'standalone.log'}")
-            print("Ctrl-C stops everything.")
+            print("CLI against this instance: make airflow-cli ARGS='dags list-runs billing_error_digest'")
+            print("Ctrl-C (or make stop) stops everything.")
             try:
                 while af.running:
                     time.sleep(1)
             except KeyboardInterrupt:
                 print("\nstopping ...")
+        (UI_HOME / "pid").unlink(missing_ok=True)
+    return 0
+
+
+def cli(args: list[str]) -> int:
+    """Run `airflow <args>` with the environment of the `make airflow` instance (its metadata database,
+    connections and settings): a plain `AIRFLOW_HOME=... airflow ...` would use an empty SQLite file."""
+    if not CLI_ENV.exists():
+        print("No local Airflow instance yet: start `make airflow` once (it creates the instance this command "
+              "talks to); its metadata stays in .demo/ until `make clean`.", file=sys.stderr)
+        return 2
+    env = json.loads(CLI_ENV.read_text())
+    embedded_pg.start(DEMO / "pg", keep_running=True)  # the metadata database, if it was stopped
+    return subprocess.run([sys.executable, "-m", "airflow", *args], env=env, check=False).returncode
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -23,17 +23,18 @@ SCALE = os.environ.get("BILLING_DIGEST_DEMO_SCALE", "S")
 SEED = int(os.environ.get("BILLING_DIGEST_DEMO_SEED", "42"))
 
 
-def seed(dsn: str) -> None:
-    marker = DEMO / "seeded.json"
-    wanted = {"scale": SCALE, "date": DEMO_DATE.isoformat(), "seed": SEED}
+def seed(dsn: str, day: dt.date = DEMO_DATE, marker_name: str = "seeded.json") -> None:
+    """Seed ``day`` (and its history) once; a marker file remembers what the database holds."""
+    marker = DEMO / marker_name
+    wanted = {"scale": SCALE, "date": day.isoformat(), "seed": SEED, "dsn": dsn}
     if marker.exists() and json.loads(marker.read_text()) == wanted:
-        print(f"- data: already seeded (scale {SCALE}, day {DEMO_DATE:%d/%m/%Y}, seed {SEED})")
+        print(f"- data: already seeded (scale {SCALE}, day {day:%d/%m/%Y}, seed {SEED})")
         return
     from devtools.datagen import generate
 
     started = time.perf_counter()
     with psycopg.connect(dsn) as conn:
-        counts = generate(conn, scale=SCALE, digest_date=DEMO_DATE, seed=SEED)
+        counts = generate(conn, scale=SCALE, digest_date=day, seed=SEED)
         sql.apply_schema(conn)
         conn.commit()
     marker.write_text(json.dumps(wanted))
@@ -72,7 +73,10 @@ def main() -> None:
     outbox = DEMO / "outbox"
     with SmtpSink(outbox=outbox, first_index=len(list(outbox.glob("*.eml"))) if outbox.exists() else 0) as sink:
         print(f"- SMTP sink: 127.0.0.1:{sink.port} -> {outbox}")
-        env = airflow_env(DEMO / "airflow", dsn, sink.port)
+        # Airflow 3.3.2's `dags test` fails at the end of a successful run of a DAG with a Deadline
+        # Alert (a bug): the demo runs without the late-run alert (`make airflow` has it).
+        env = airflow_env(DEMO / "airflow", dsn, sink.port, BILLING_DIGEST_LATE_ALERT_AFTER_MINUTES="0")
+        print(f"- unsubscribe links: {env['BILLING_DIGEST_UNSUBSCRIBE_URL']} (`make unsubscribe` serves them)")
         migrate(env)
         logical = window_for_date(DEMO_DATE).end.isoformat()
         print(f"- Airflow: airflow dags test billing_error_digest {logical}")

@@ -21,56 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from devtools.sample_digests import sample_payload
+
 CHROMIUM = os.environ.get("BILLING_DIGEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--disable-dev-shm-usage"]
 WIDTHS = {"desktop": 1280, "phone": 390}
+__all__ = ["sample_payload", "render_sample", "digest_screenshots", "preview_page", "browser", "shoot_html"]
 NOW = dt.datetime(2026, 11, 28, 9, 30, tzinfo=dt.UTC)
-
-
-def _item(i: int, step: str, customer: str, number: str, amount: str | None, message: str, *,
-          kind: str = "failed", status: str | None = "rejected", code: str | None = None, attempts: int = 1,
-          billing_type: str = "automatic") -> dict[str, Any]:
-    return {"invoice_id": i, "number": number, "customer": customer, "amount": amount,
-            "billing_date": "2026-11-27", "billing_type": billing_type, "step": step, "kind": kind,
-            "status": status, "code": code, "message": message, "attempts": attempts,
-            "path": f"/faturamento/faturamentos/{i}"}
-
-
-def sample_payload() -> dict[str, Any]:
-    """A realistic day of one company: three topics, long names and messages, a 'more' link."""
-    return {
-        "digest_date": "2026-11-27",
-        "entity": {"id": 7, "name": "Padaria Pão & Cia Ltda", "cnpj": "11222333000181"},
-        "total": 27,
-        "topics": [
-            {"code": "nfse", "title": "Nota Fiscal", "total": 23, "more": 20, "items": [
-                _item(101, "nfse", "Supermercado Bom Preço Comércio de Alimentos e Bebidas Eireli", "FAT-2026-004512",
-                      "18450.90", "Código de serviço (item da lista LC 116/03) inválido para o município "
-                      "de São Paulo; verifique o cadastro do serviço no contrato.", code="E160"),
-                _item(102, "nfse", "Café do Ponto", "FAT-2026-004513", "312.00",
-                      "Timeout na comunicação com a prefeitura (webservice indisponível)", status="failed",
-                      attempts=3),
-                _item(103, "nfse", "Condomínio Edifício Jardim das Acácias", "FAT-2026-004519", "2750.00",
-                      "Nenhuma emissão registrada no dia do faturamento.", kind="missing", status=None,
-                      billing_type="manual"),
-            ]},
-            {"code": "boleto", "title": "Cobrança (Boleto Bancário)", "total": 2, "more": 0, "items": [
-                _item(201, "boleto", "Mercadinho São José", "FAT-2026-004530", "1234.56",
-                      "Banco recusou: CEP do pagador inválido (código 0042)", code="0042"),
-                _item(202, "boleto", "Restaurante Sabor & Arte", "FAT-2026-004531", None,
-                      "Nenhum boleto registrado para esta cobrança.", kind="missing", status=None),
-            ]},
-            {"code": "notification", "title": "Notificação ao cliente", "total": 2, "more": 0, "items": [
-                _item(301, "charge_email", "Academia Corpo em Movimento", "FAT-2026-004540", "189.90",
-                      "550 5.1.1 <financeiro@academia-corpo-em-movimento-exemplo.com.br>: Recipient address "
-                      "rejected: User unknown in virtual mailbox table", attempts=2),
-                _item(302, "overdue_email", "Oficina Mecânica Irmãos Ferreira", "FAT-2026-004541", "640.00",
-                      "Caixa postal cheia (452 4.2.2 mailbox full)", status="failed"),
-            ]},
-        ],
-    }
 
 
 def render_sample(payload: dict[str, Any] | None = None) -> str:

@@ -4,6 +4,7 @@ SMTP server (aiosmtpd) and a real Airflow metadata DB for dag.test()."""
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -22,7 +23,16 @@ os.environ.update({
     "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
     "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
     "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+    # Runs and the unsubscribe service refuse the default secret (settings.require_safe): the tests
+    # set a real one, for the session and every process it starts. Tests of the refusal override it.
+    "BILLING_DIGEST_UNSUBSCRIBE_SECRET": "tests-" + secrets.token_urlsafe(24),
 })
+# The DAG reads these at parse time. A test whose data has not "arrived" waits seconds, not hours;
+# the late-run Deadline Alert is off for dag.test() (Airflow 3.3.2's dag.test fails at the end of a
+# successful run of a DAG with a deadline); tests/scenarios/test_late_run.py turns it on.
+for _name, _value in {"BILLING_DIGEST_FRESHNESS_POKE_SECONDS": "1", "BILLING_DIGEST_FRESHNESS_TIMEOUT_HOURS": "0.01",
+                      "BILLING_DIGEST_LATE_ALERT_AFTER_MINUTES": "0"}.items():
+    os.environ.setdefault(_name, _value)
 
 import psycopg  # noqa: E402
 import pytest  # noqa: E402

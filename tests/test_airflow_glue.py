@@ -34,3 +34,23 @@ def test_connections_come_from_airflow(monkeypatch, db_dsn):
     with airflow_glue.billing_db() as conn:
         assert isinstance(conn, psycopg.Connection)
         assert conn.execute("SELECT to_regclass('digest.deliveries')").fetchone()[0] == "digest.deliveries"
+
+
+@pytest.mark.parametrize("where", ["variable", "env"])
+def test_tasks_refuse_the_default_unsubscribe_secret_at_once_naming_the_setting(monkeypatch, where):
+    from airflow.sdk.exceptions import AirflowFailException
+
+    if where == "variable":  # the Variable wins even over a good env var
+        monkeypatch.setenv("AIRFLOW_VAR_BILLING_DIGEST_SETTINGS", json.dumps({"unsubscribe_secret": "change-me"}))
+    else:
+        monkeypatch.setenv("BILLING_DIGEST_UNSUBSCRIBE_SECRET", "change-me")
+    with pytest.raises(AirflowFailException, match="unsubscribe_secret is the default") as refused:
+        airflow_glue.settings()
+    assert "billing_digest_settings" in str(refused.value)
+    assert "BILLING_DIGEST_UNSUBSCRIBE_SECRET" in str(refused.value)
+    # Only the failure alert reads them unchecked, so the data team still hears about it.
+    assert airflow_glue.settings(check=False).unsubscribe_secret == "change-me"
+
+
+def test_the_tests_run_with_a_real_secret():
+    assert len(airflow_glue.settings().unsubscribe_secret) >= 16

@@ -1,8 +1,15 @@
 """The build step's database side: who may and wants to know (the build/recipients.sql reader)."""
 
+import datetime as dt
+
 import pytest
 
-from billing_digest import build
+from billing_digest import build, extract
+from billing_digest.settings import Settings
+from billing_digest.window import window_for_date
+from tests.world import local
+
+WINDOW = window_for_date(dt.date(2026, 11, 27))
 
 
 @pytest.fixture
@@ -22,3 +29,32 @@ def test_recipients_are_active_users_with_access_who_opted_in(world, conn, acme)
     world.user("Only other", "other@a.com", [other])
     people = build.recipients(conn, [acme, gone])
     assert sorted(zip(people["entity_id"], people["user_id"], strict=True)) == [(acme, ok)]
+
+
+def failing_invoice(world, entity):
+    invoice = world.invoice(entity, local(WINDOW.digest_date, 9))
+    world.all_ok(invoice, local(WINDOW.digest_date, 9), steps=("boleto", "charge_email"))
+    world.attempt(invoice, "nfse", "rejected", local(WINDOW.digest_date, 9, 5), "E160")
+
+
+def test_users_who_turned_the_alert_off_get_a_skipped_ledger_row_not_an_email(world, conn, acme):
+    failing_invoice(world, acme)
+    ok = world.user("Ok", "shared@a.com", [acme])
+    out = world.user("Opted out", "shared@a.com", [acme], opted_in=False)  # same address, listed later
+    world.user("No preference row", "none@a.com", [acme], opted_in=None)
+    world.user("Inactive, off", "inactive@a.com", [acme], opted_in=False, active=False)
+    extract.stage_errors(conn, WINDOW)
+    built = build.build_and_stage(conn, WINDOW, Settings())
+    rows = conn.execute("SELECT user_id, state, reason FROM digest.deliveries ORDER BY user_id").fetchall()
+    assert rows == [(ok, "pending", None), (out, "skipped", "opted_out")]  # not a duplicate_address of Ok
+    assert (built.digests, built.entities_without_recipient) == (1, 0)
+    assert "duplicate_address" not in built.problems
+
+
+def test_a_company_whose_only_user_turned_the_alert_off_has_no_recipient(world, conn, acme):
+    failing_invoice(world, acme)
+    world.user("Opted out", "out@a.com", [acme], opted_in=False)
+    extract.stage_errors(conn, WINDOW)
+    built = build.build_and_stage(conn, WINDOW, Settings())
+    assert (built.digests, built.entities_without_recipient) == (0, 1)
+    assert conn.execute("SELECT state, reason FROM digest.deliveries").fetchall() == [("skipped", "opted_out")]

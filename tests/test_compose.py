@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 SERVICES = {"airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer",
-            "airflow-worker", "airflow-init", "redis", "postgres", "billing-db", "billing-db-init", "mailpit"}
+            "airflow-worker", "airflow-init", "redis", "postgres", "billing-db", "billing-db-init", "mailpit",
+            "billing-unsubscribe"}
 AIRFLOW_PARTS = ("airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer",
                  "airflow-worker")
 
@@ -42,9 +43,17 @@ def compose_command() -> list[str]:
     pytest.skip(f"COMPOSE FILE NOT VALIDATED: {reason}")
 
 
-def run_compose(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "COMPOSE_", "DOCKER_"))}
+# The operator must set the unsubscribe secret; the file refuses to load without one.
+SECRET = "compose-test-secret-0123456789"
+
+
+def run_compose(*args: str, without: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("AIRFLOW", "COMPOSE_", "DOCKER_", "BILLING_DIGEST_", "UNSUBSCRIBE_"))}
     env["AIRFLOW_UID"] = "50000"
+    env["BILLING_DIGEST_UNSUBSCRIBE_SECRET"] = SECRET
+    for name in without:
+        env.pop(name, None)
     return subprocess.run([*compose_command(), "-f", str(ROOT / "docker-compose.yaml"),
                            "--project-directory", str(ROOT), *args],
                           capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
@@ -180,3 +189,40 @@ def test_schema_init_script_is_idempotent_on_a_real_postgres(pg_server):
     finally:
         with psycopg.connect(pg_server, autocommit=True) as c:
             c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_nothing_starts_without_an_unsubscribe_secret():
+    refused = run_compose("config", "-q", without=("BILLING_DIGEST_UNSUBSCRIBE_SECRET",))
+    assert refused.returncode != 0
+    assert "set BILLING_DIGEST_UNSUBSCRIBE_SECRET to a random value" in refused.stderr
+
+
+def test_the_unsubscribe_service_serves_the_links_the_workers_sign(config):
+    from billing_digest.unsubscribe_server import PATH, PREFIX
+
+    service = config["services"]["billing-unsubscribe"]
+    env, worker = env_of(service), env_of(config["services"]["airflow-worker"])
+    command = service["command"] if isinstance(service["command"], list) else service["command"].split()
+    assert command == ["python", "-m", "billing_digest.unsubscribe_server"]
+    assert service["image"] == config["services"]["airflow-worker"]["image"]
+    # The workers sign the links with the secret the service verifies them with, and link to it.
+    assert env["BILLING_DIGEST_UNSUBSCRIBE_SECRET"] == worker["BILLING_DIGEST_UNSUBSCRIBE_SECRET"] == SECRET
+    assert env["BILLING_DIGEST_UNSUBSCRIBE_URL"] == worker["BILLING_DIGEST_UNSUBSCRIBE_URL"] == (
+        f"http://localhost:8099{PATH}")
+    assert env["BILLING_DIGEST_BASE_URL"] == worker["BILLING_DIGEST_BASE_URL"]
+    # Its database is the billing database the workers use.
+    db = json.loads(worker["AIRFLOW_CONN_BILLING_DB"])
+    dsn = psycopg.conninfo.conninfo_to_dict(env["BILLING_DIGEST_DSN"])
+    assert (dsn["host"], int(dsn["port"]), dsn["user"], dsn["password"], dsn["dbname"]) == (
+        db["host"], db["port"], db["login"], db["password"], db["schema"])
+    assert (env["UNSUBSCRIBE_HOST"], env["UNSUBSCRIBE_PORT"], env["PYTHONPATH"]) == (
+        "0.0.0.0", "8099", "/opt/airflow/plugins")
+    ports = [p if isinstance(p, dict) else {"published": p.split(":")[0], "target": p.split(":")[1]}
+             for p in service["ports"]]
+    assert any(str(p["published"]) == "8099" and str(p["target"]) == "8099" for p in ports)
+    mounts = targets(service)
+    for folder in ("plugins", "include"):
+        assert Path(mounts[f"/opt/airflow/{folder}"]).resolve() == (ROOT / folder).resolve()
+    check = " ".join(service["healthcheck"]["test"])
+    assert f"http://localhost:8099{PREFIX}/healthz" in check and "curl --fail" in check
+    assert service["depends_on"]["billing-db-init"]["condition"] == "service_completed_successfully"

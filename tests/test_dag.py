@@ -4,6 +4,7 @@ import datetime as dt
 
 import pytest
 from airflow.dag_processing.dagbag import DagBag
+from airflow.sdk import DeadlineReference
 from airflow.serialization.encoders import coerce_to_core_timetable
 from conftest import ROOT
 
@@ -36,9 +37,35 @@ def test_owner_retries_tags_docs_and_params(dagbag):
     assert {"billing", "digest", "email"} <= set(dag.tags)
     assert "Backfill" in dag.doc_md and "billing_smtp" in dag.doc_md
     assert all(t.retries >= 3 for t in dag.tasks if t.task_id != "check_quality")
-    assert set(dag.params) == {"digest_date", "dry_run", "entity_ids", "redirect_to", "resend"}
+    assert dag.task_dict["check_quality"].retries == 0  # a held day is not retried
+    assert set(dag.params) == {"digest_date", "dry_run", "entity_ids", "redirect_to", "resend", "accept_anomaly"}
     assert [t.task_id for t in dag.topological_sort()] == [
-        "extract_errors", "check_quality", "build_digests", "plan_batches", "deliver", "summarize"]
+        "wait_for_billing_data", "extract_errors", "check_quality", "build_digests", "plan_batches", "deliver",
+        "summarize"]
+
+
+def test_the_freshness_gate_is_a_sensor_that_holds_no_worker_slot(dagbag):
+    sensor = dagbag.dags["billing_error_digest"].task_dict["wait_for_billing_data"]
+    assert sensor.mode == "reschedule"
+    assert sensor.poke_interval == 1 and sensor.timeout == 36  # tests/conftest.py's env; 300 s and 3 h by default
+
+
+def test_no_run_is_silently_empty_the_history_decides_how_far_back(dagbag):
+    # Airflow creates no task instance for a run whose logical date is before start_date, and calls
+    # it a success: start_date is before any billing data, and check_quality holds uncovered days.
+    dag = dagbag.dags["billing_error_digest"]
+    assert dag.start_date.year <= 2020
+
+
+def test_late_run_alert_is_a_deadline_on_the_queued_time(monkeypatch):
+    monkeypatch.setenv("BILLING_DIGEST_LATE_ALERT_AFTER_MINUTES", "45")
+    dag = DagBag(dag_folder=str(ROOT / "dags")).dags["billing_error_digest"]
+    [alert] = dag.deadline
+    assert alert.interval == dt.timedelta(minutes=45)
+    assert alert.reference == DeadlineReference.DAGRUN_QUEUED_AT
+    assert alert.callback.path == "billing_digest.late_alert.run_is_late"
+    monkeypatch.setenv("BILLING_DIGEST_LATE_ALERT_AFTER_MINUTES", "0")
+    assert not DagBag(dag_folder=str(ROOT / "dags")).dags["billing_error_digest"].deadline
 
 
 def test_dag_file_has_no_heavy_imports_at_parse_time():

@@ -31,7 +31,7 @@ def day(world, conn):
         "ana": world.user("Ana Lima", "ana@acme.com.br", [acme, beta]),
         "bruno": world.user("Bruno Reis", "bruno@acme.com.br", [acme]),
         "caio": world.user("Caio Dias", "caio@beta.com.br", [beta]),
-        "duda": world.user("Duda Opted Out", "duda@acme.com.br", [acme], opted_in=False),
+        "duda": world.user(OPTED_OUT_BEFORE_THE_BUILD, "duda@acme.com.br", [acme], opted_in=False),
         "eva": world.user("Eva No Access", "eva@outra.com.br", []),
     }
     for entity in (acme, beta):
@@ -45,7 +45,8 @@ def day(world, conn):
 
 def run(conn, port, sleeps=None, **options):
     smtp = options.pop("smtp", None) or SmtpSettings(port=port, timeout=5)
-    batches = plan.plan_batches(conn, DAY, resend=options.get("resend", False))
+    batches = plan.plan_batches(conn, DAY, resend=options.get("resend", False),
+                                redirect=bool(options.get("redirect_to")))
     opts = DeliveryOptions(backoff_seconds=0.5, **options)
     reports = []
     for b in batches:
@@ -54,9 +55,16 @@ def run(conn, port, sleeps=None, **options):
     return reports
 
 
-def ledger(conn):
+OPTED_OUT_BEFORE_THE_BUILD = "Duda Opted Out"
+
+
+def ledger(conn, everyone=False):
+    """(entity, user) -> (state, reason, attempts, resend_count). Duda turned the alert off before the
+    build: her row is skipped/opted_out from the start (see the first test); left out unless ``everyone``."""
     return {(r[0], r[1]): r[2:] for r in conn.execute(
-        "SELECT entity_id, user_id, state, reason, attempts, resend_count FROM digest.deliveries")}
+        "SELECT entity_id, user_id, state, reason, attempts, resend_count FROM digest.deliveries "
+        "WHERE %(everyone)s OR recipient_name IS DISTINCT FROM %(duda)s",
+        {"everyone": everyone, "duda": OPTED_OUT_BEFORE_THE_BUILD})}
 
 
 def received(sink):
@@ -68,6 +76,7 @@ def test_one_email_per_user_and_entity_and_a_rerun_sends_nothing(conn, day, smtp
     assert sorted(m.rcpt_tos[0] for m in smtp_sink.messages) == [
         "ana@acme.com.br", "ana@acme.com.br", "bruno@acme.com.br", "caio@beta.com.br"]
     assert {v[0] for v in ledger(conn).values()} == {"sent"}
+    assert ledger(conn, everyone=True)[(day["acme"], day["duda"])] == ("skipped", "opted_out", 0, 0)
     run(conn, smtp_sink.port)
     assert len(smtp_sink.messages) == 4
     assert plan.plan_batches(conn, DAY) == []
@@ -202,6 +211,19 @@ def test_dry_run_and_redirect_send_nothing_real_and_change_no_ledger_row(conn, d
     run(conn, smtp_sink.port, redirect_to="qa@fintera.com.br")
     assert [m.rcpt_tos[0] for m in smtp_sink.messages] == ["qa@fintera.com.br"] * 4
     assert {v[0] for v in ledger(conn).values()} == {"pending"}
+
+
+def test_redirect_shows_a_day_already_sent_whatever_its_ledger_state(conn, day, smtp_sink):
+    smtp_sink.faults.on_rcpt = lambda a: "550 5.1.1 no such user" if a.startswith("caio") else None
+    run(conn, smtp_sink.port)
+    smtp_sink.faults.on_rcpt = None
+    before = ledger(conn)
+    assert sorted(v[0] for v in before.values()) == ["failed", "sent", "sent", "sent"]
+    smtp_sink.messages.clear()
+    assert [b.digests for b in plan.plan_batches(conn, DAY, redirect=True)] == [4]
+    run(conn, smtp_sink.port, redirect_to="qa@fintera.com.br")
+    assert [m.rcpt_tos[0] for m in smtp_sink.messages] == ["qa@fintera.com.br"] * 4
+    assert ledger(conn) == before  # untouched
 
 
 def test_same_address_on_two_users_gets_one_message(conn, world, smtp_sink):

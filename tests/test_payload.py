@@ -10,7 +10,7 @@ from conftest import ROOT
 
 from billing_digest import payload, transform
 
-MODELS = (payload.EntityDigest, payload.EntityInfo, payload.TopicDigest, payload.ErrorItem)
+MODELS = (payload.EntityDigest, payload.EntityInfo, payload.TopicDigest, payload.CauseDigest, payload.ErrorItem)
 
 
 def documented_fields(name: str) -> list[str]:
@@ -32,11 +32,14 @@ def test_the_transform_writes_exactly_the_model_and_it_survives_json():
         "amount": "10.5", "billing_date": dt.date(2026, 11, 27), "billing_type": "manual", "invoice_path": "/f/1",
         "error_code": "E1", "error_message": "recusado", "attempts": 2, "last_attempt_at": None}])
     problems = transform.Problems()
-    built = transform.build_entity_digests(transform.prepare_errors(errors, problems), dt.date(2026, 11, 27), 20)
+    built = transform.build_entity_digests(transform.prepare_errors(errors, problems), dt.date(2026, 11, 27), 20, 5)
     digest = json.loads(json.dumps(built[7]))
     assert set(digest) == set(typing.get_type_hints(payload.EntityDigest))
     assert set(digest["entity"]) == set(typing.get_type_hints(payload.EntityInfo))
     topic = digest["topics"][0]
     assert set(topic) == set(typing.get_type_hints(payload.TopicDigest))
-    assert set(topic["items"][0]) == set(typing.get_type_hints(payload.ErrorItem))
-    assert topic["items"][0]["amount"] == "10.50" and topic["items"][0]["billing_date"] == "2026-11-27"
+    cause = topic["causes"][0]
+    assert set(cause) == set(typing.get_type_hints(payload.CauseDigest))
+    assert set(cause["invoices"][0]) == set(typing.get_type_hints(payload.ErrorItem))
+    assert cause["invoices"][0]["amount"] == "10.50" and cause["invoices"][0]["billing_date"] == "2026-11-27"
+    assert cause["amount_total"] == "10.50" and cause["count"] == 1

@@ -254,3 +254,13 @@ def test_importing_the_plugin_is_light(tmp_path):
                               "AIRFLOW_HOME": str(tmp_path),
                               "AIRFLOW__CORE__LOAD_EXAMPLES": "False"})
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_the_page_refuses_like_the_runs_with_the_default_unsubscribe_secret(app, logged_in, monkeypatch):
+    from digest_preview.app import digest_settings
+
+    app.dependency_overrides.pop(digest_settings)  # the settings as the DAG reads them
+    monkeypatch.setenv("BILLING_DIGEST_UNSUBSCRIBE_SECRET", "change-me")
+    response = logged_in.get("/")
+    assert response.status_code == 503
+    assert "the setting unsubscribe_secret is the default" in response.json()["detail"]

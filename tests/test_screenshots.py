@@ -50,7 +50,7 @@ def test_no_horizontal_overflow_at_phone_width(shots):
 
 
 def test_every_link_button_is_visible(shots):
-    items = sum(len(t["items"]) for t in screenshots.sample_payload()["topics"])
+    items = sum(len(c["invoices"]) for t in screenshots.sample_payload()["topics"] for c in t["causes"])
     for shot in shots.values():
         assert shot.buttons == items
         assert shot.buttons_visible == items
@@ -61,9 +61,13 @@ def test_hostile_content_still_fits_a_phone(tmp_path):
     _need_chromium()
     payload = screenshots.sample_payload()
     payload["entity"]["name"] = "Comércio" + "X" * 120
-    first = payload["topics"][0]["items"][0]
-    first["customer"] = "Cliente" + "Y" * 150
-    first["message"] = "https://prefeitura.exemplo.gov.br/" + "a" * 300 + ' <script>alert("x")</script>'
+    block = payload["topics"][0]["causes"][0]                # a block: its header and its rows
+    card = payload["topics"][0]["causes"][1]                 # a card
+    for cause in (block, card):
+        cause["invoices"][0]["customer"] = "Cliente" + "Y" * 150
+        cause["message"] = "https://prefeitura.exemplo.gov.br/" + "a" * 300 + ' <script>alert("x")</script>'
+        cause["code"] = "CODIGO_" + "Z" * 60
+    block["invoices"][1]["detail"] = "enderecocomprido" * 12 + "@exemplo.com.br"
     html = screenshots.render_sample(payload)
     assert "&lt;script&gt;" in html
     with screenshots.browser() as context:

@@ -3,9 +3,10 @@
 import dataclasses
 import re
 
+import pytest
 from conftest import ROOT
 
-from billing_digest.settings import Settings
+from billing_digest.settings import MIN_SECRET_LENGTH, Settings, UnsafeSettings, require_safe
 
 
 def test_settings_precedence_overrides_then_env_then_defaults():
@@ -38,3 +39,20 @@ def test_readme_lists_exactly_the_settings_with_their_defaults():
     for name, default in fields.items():
         shown = "" if stated[name] == "(empty)" else stated[name]
         assert shown == str(default), f"README says {name} defaults to {stated[name]!r}, the code {default!r}"
+
+
+@pytest.mark.parametrize("secret", ["change-me", " change-me ", "change-me-local-only", "", "short-secret"])
+def test_an_unsafe_unsubscribe_secret_is_refused_with_a_message_naming_the_setting(secret):
+    settings = Settings.from_env({"BILLING_DIGEST_UNSUBSCRIBE_SECRET": secret})
+    with pytest.raises(UnsafeSettings) as refused:
+        require_safe(settings)
+    message = str(refused.value)
+    assert "unsubscribe_secret" in message and "billing_digest_settings" in message
+    assert "BILLING_DIGEST_UNSUBSCRIBE_SECRET" in message
+    if len(secret.strip()) > len("change-me"):
+        assert secret.strip() not in message.replace("'change-me-local-only'", "")  # never a real value
+
+
+def test_a_real_unsubscribe_secret_passes():
+    settings = Settings(unsubscribe_secret="x" * MIN_SECRET_LENGTH)
+    assert require_safe(settings) is settings

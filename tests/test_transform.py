@@ -76,19 +76,95 @@ def test_control_characters_removed_and_long_messages_truncated_with_marker():
     assert problems.counts["long_message_truncated"] == 1
 
 
-def test_entity_digest_orders_topics_caps_items_and_keeps_full_count():
-    rows = [row(i, "charge_email", amount=Decimal(i)) for i in range(1, 31)]
+def build(*rows, max_items=20, max_per_cause=5):
+    return transform.build_entity_digests(transform.prepare_errors(frame(*rows), Problems()), DAY,
+                                          max_items=max_items, max_per_cause=max_per_cause)
+
+
+def listed(topic):
+    return [i["invoice_id"] for c in topic["causes"] for i in c["invoices"]]
+
+
+def test_entity_digest_orders_topics_and_keeps_full_counts():
+    rows = [row(i, "charge_email", amount=Decimal(i), error_message=f"Falhou {i}") for i in range(1, 31)]
     rows += [row(100, "boleto"), row(101, "nfse"), row(200, "nfse", entity_id=2)]
-    problems = Problems()
-    payloads = transform.build_entity_digests(transform.prepare_errors(frame(*rows), problems), DAY, max_items=10)
+    payloads = build(*rows, max_items=10)
     assert set(payloads) == {1, 2}
     p1 = payloads[1]
     assert [t["code"] for t in p1["topics"]] == ["nfse", "boleto", "notification"]
     notif = p1["topics"][2]
-    assert (notif["total"], len(notif["items"]), notif["more"]) == (30, 10, 20)
-    assert [i["amount"] for i in notif["items"]][:3] == ["30.00", "29.00", "28.00"]  # largest first
+    # 30 different messages: 30 causes of one invoice; the 10 biggest listed, the others counted
+    assert notif["total"] == 30 and len(notif["causes"]) == 10
+    assert (notif["other_causes"], notif["other_errors"]) == (20, 20)
+    assert [c["invoices"][0]["amount"] for c in notif["causes"]][:3] == ["30.00", "29.00", "28.00"]  # largest first
     assert p1["total"] == 32
     assert payloads[2]["total"] == 1 and payloads[2]["entity"]["name"] == "Empresa 2"
+
+
+BANK_401 = "Credenciais da API do banco expiradas (HTTP 401)"
+
+
+def test_one_cause_is_one_block_with_exact_count_and_total():
+    rows = [row(i, "boleto", status="failed", error_code="HTTP_401", error_message=BANK_401,
+                amount=Decimal(f"{i}.10")) for i in range(1, 21)]
+    rows.append(row(99, "boleto", error_code="48", error_message="Banco recusou o registro: CEP do pagador inválido",
+                    amount=Decimal("5000")))
+    topic = build(*rows)[1]["topics"][0]
+    assert topic["total"] == 21 and len(topic["causes"]) == 2
+    block, single = topic["causes"]
+    assert (block["count"], block["amount_total"], block["amounts_missing"], block["more"]) == (20, "212.00", 0, 15)
+    assert (block["step"], block["kind"], block["status"], block["code"], block["message"]) == (
+        "boleto", "failed", "failed", "HTTP_401", BANK_401)
+    assert [i["invoice_id"] for i in block["invoices"]] == [20, 19, 18, 17, 16]  # biggest amounts first
+    assert all(i["detail"] is None for i in block["invoices"])
+    # the biggest block comes first even though the other cause's single invoice is worth more
+    assert (single["count"], single["amount_total"], single["more"], listed(topic)[-1]) == (1, "5000.00", 0, 99)
+    assert (topic["other_causes"], topic["other_errors"]) == (0, 0)
+
+
+def test_causes_rank_by_invoices_then_total_amount():
+    rows = [row(1, error_code="A", amount=Decimal("10")), row(2, error_code="A", amount=Decimal("10")),
+            row(3, error_code="B", amount=Decimal("50")), row(4, error_code="B", amount=None),
+            row(5, error_code="C", amount=None), row(6, error_code="C", amount=None),
+            row(7, error_code="D", amount=Decimal("900"))]
+    causes = build(*rows)[1]["topics"][0]["causes"]
+    assert [(c["code"], c["count"], c["amount_total"], c["amounts_missing"]) for c in causes] == [
+        ("B", 2, "50.00", 1), ("A", 2, "20.00", 0), ("C", 2, None, 2), ("D", 1, "900.00", 0)]
+
+
+def test_a_topic_lists_a_bounded_number_of_invoices_over_its_causes():
+    rows = [row(100 * c + i, error_code=f"C{c}", amount=Decimal(100 - i)) for c in range(1, 5) for i in range(c + 5)]
+    rows += [row(900 + i, error_code=f"S{i}") for i in range(3)]     # three causes of one invoice
+    topic = build(*rows, max_items=12, max_per_cause=5)[1]["topics"][0]
+    assert [(c["code"], len(c["invoices"]), c["more"]) for c in topic["causes"]] == [
+        ("C4", 5, 4), ("C3", 5, 3), ("C2", 2, 5)]
+    assert (topic["other_causes"], topic["other_errors"]) == (4, 6 + 3)
+    assert topic["total"] == sum(c["count"] for c in topic["causes"]) + topic["other_errors"] == 33
+    nothing = build(*rows, max_items=0)[1]["topics"][0]
+    assert nothing["causes"] == [] and (nothing["other_causes"], nothing["other_errors"]) == (7, 33)
+
+
+def test_what_differs_between_a_blocks_invoices_is_each_ones_detail():
+    bounce = "550 5.1.1 Caixa postal inexistente: "
+    rows = [row(i, "charge_email", error_code="550", error_message=bounce + f"financeiro@cliente{i}.com.br",
+                amount=Decimal(10 * i)) for i in (1, 2, 3)]
+    block = build(*rows)[1]["topics"][0]["causes"][0]
+    assert block["count"] == 3 and block["message"] == bounce + "…"
+    assert [(i["invoice_id"], i["detail"]) for i in block["invoices"]] == [
+        (3, "financeiro@cliente3.com.br"), (2, "financeiro@cliente2.com.br"), (1, "financeiro@cliente1.com.br")]
+    assert block["invoices"][0]["message"] == bounce + "financeiro@cliente3.com.br"  # each keeps its own message
+
+
+def test_a_missing_step_and_a_failed_one_are_two_causes_and_a_lone_error_is_unchanged():
+    rows = [row(1, "boleto", kind="missing", status=None, error_code=None, error_message=None),
+            row(2, "boleto", kind="missing", status=None, error_code=None, error_message=None),
+            row(3, "boleto", status="failed", error_code=None, error_message=None)]
+    causes = build(*rows)[1]["topics"][0]["causes"]
+    assert [(c["kind"], c["count"], c["message"]) for c in causes] == [
+        ("missing", 2, "Nenhum boleto registrado para esta cobrança."),
+        ("failed", 1, transform.MESSAGE_PLACEHOLDER)]
+    lone = causes[1]["invoices"][0]
+    assert lone["message"] == causes[1]["message"] and lone["detail"] is None and lone["invoice_id"] == 3
 
 
 def test_clean_recipients_flags_invalid_and_duplicate_addresses():

@@ -37,3 +37,30 @@ def test_other_secret_and_wrong_user_are_refused():
         verify("another-secret", token, now=1_000)
     with pytest.raises(InvalidToken, match="another user"):
         verify(SECRET, token, now=1_000, expected_user_id=7)
+
+
+def test_the_link_points_to_the_unsubscribe_url_setting_or_to_the_product():
+    from billing_digest.settings import Settings
+    from billing_digest.unsubscribe import endpoint, link
+
+    product = Settings(base_url="https://app.exemplo.com.br/")
+    assert endpoint(product) == "https://app.exemplo.com.br/notificacoes/cancelar"
+    assert link(product, "1.billing_errors.2.s/ig=") == (
+        "https://app.exemplo.com.br/notificacoes/cancelar?token=1.billing_errors.2.s%2Fig%3D")
+    own = Settings(unsubscribe_url="https://sair.exemplo.com.br/cancelar?origem=email")
+    assert link(own, "t") == "https://sair.exemplo.com.br/cancelar?origem=email&token=t"
+
+
+def test_the_e_mail_uses_the_same_link_in_the_header_and_the_footer():
+    import re
+
+    from billing_digest.render import Recipient, Renderer
+    from billing_digest.settings import Settings
+    from tests.digests import NOW, parse, payload
+
+    renderer = Renderer(Settings(unsubscribe_secret=SECRET, unsubscribe_url="http://127.0.0.1:8099/notificacoes/cancelar"))
+    msg = parse(renderer.message(payload(), Recipient(5, "Maria", "m@exemplo.com.br"), NOW)[1])
+    https = re.findall(r"<([^>]+)>", msg["List-Unsubscribe"])[0]
+    assert https.startswith("http://127.0.0.1:8099/notificacoes/cancelar?token=5.billing_errors.")
+    assert https in msg.get_body(("plain",)).get_content()
+    assert f'href="{https}"' in msg.get_body(("html",)).get_content()

@@ -15,6 +15,7 @@ import psycopg
 from psycopg import sql
 
 SP = ZoneInfo("America/Sao_Paulo")
+LOADER_HEARTBEAT_INVOICE = -1  # attempts of no real invoice: "the data is loaded up to here"
 
 
 def local(day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
@@ -70,3 +71,8 @@ class World:
                steps: tuple[str, ...] = ("nfse", "boleto", "charge_email")) -> None:
         for i, step in enumerate(steps):
             self.attempt(invoice_id, step, "success", at + dt.timedelta(minutes=i + 1))
+
+    def data_loaded_until(self, at: dt.datetime) -> None:
+        """The billing data is complete up to ``at``: an attempt recorded then (the freshness gate's
+        default test is the latest recorded attempt). It belongs to no invoice the digest reads."""
+        self.attempt(LOADER_HEARTBEAT_INVOICE, "mark_billed", "success", at)

@@ -1,7 +1,8 @@
 """Step 3, build: the day's digests (pure transforms), staged in PostgreSQL for delivery.
 
 Reads the staged errors and the recipients (include/sql/build), builds one payload per company
-(:mod:`billing_digest.payload`) and one ledger row per (company, user) in ``digest.deliveries``.
+(:mod:`billing_digest.payload`) and one ledger row per (company, user) in ``digest.deliveries``
+(users who turned the alert off get a ``skipped``/``opted_out`` row, never an e-mail).
 XCom carries only counts; payloads and ledger rows stay in the database.
 """
 
@@ -44,14 +45,35 @@ def recipients(conn: psycopg.Connection, entity_ids: list[int]) -> pd.DataFrame:
     return people if not people.empty else pd.DataFrame(columns=RECIPIENT_COLUMNS)
 
 
+def opted_out(conn: psycopg.Connection, entity_ids: list[int]) -> pd.DataFrame:
+    """Who would receive these companies' digests but turned the alert off (same columns)."""
+    people = read_frame(conn, "build/opted_out", {"entity_ids": entity_ids, "kind": NOTIFICATION_KIND})
+    return people if not people.empty else pd.DataFrame(columns=RECIPIENT_COLUMNS)
+
+
+def with_opted_out(people: pd.DataFrame, declined: pd.DataFrame) -> pd.DataFrame:
+    """``people`` plus ``declined`` marked ``skip_reason = opted_out`` (ledger rows, never e-mails).
+
+    Cleaned apart from the recipients: an opted-out user sharing an address with a recipient
+    must not make the recipient a duplicate, and their addresses are not today's bad input.
+    """
+    if declined.empty:
+        return people
+    declined = transform.clean_recipients(declined, transform.Problems())
+    declined["skip_reason"] = "opted_out"
+    return pd.concat([people, declined], ignore_index=True)
+
+
 def build_and_stage(conn: psycopg.Connection, window: Window, settings: Settings) -> BuiltDay:
     """Errors -> per-entity payloads -> recipients -> ledger rows; returns counts and problems."""
     problems = transform.Problems()
     errors = transform.prepare_errors(day_errors(conn, window), problems)
-    payloads = transform.build_entity_digests(errors, window.digest_date, settings.max_items_per_topic)
+    payloads = transform.build_entity_digests(errors, window.digest_date, settings.max_items_per_topic,
+                                              settings.max_invoices_per_cause)
     people = transform.clean_recipients(recipients(conn, sorted(payloads)), problems)
-    people["batch"] = transform.assign_batches(people, settings.max_batches, settings.min_batch_size)
     no_recipient = sorted(set(payloads) - set(people["entity_id"].astype("int64")))
+    people = with_opted_out(people, opted_out(conn, sorted(payloads)))
+    people["batch"] = transform.assign_batches(people, settings.max_batches, settings.min_batch_size)
     _stage(conn, window, payloads, people)
     for reason, examples in problems.examples.items():
         log.warning("bad input %s: %d row(s), e.g. %s", reason, problems.counts[reason], ", ".join(examples))

@@ -69,7 +69,8 @@ def make_durable(conn: psycopg.Connection) -> None:
 class DeliveryOptions:
     run_id: str = "manual"
     dry_run: bool = False            # render every message, send nothing, change nothing
-    redirect_to: str | None = None   # send every message to this address; the ledger is not changed
+    redirect_to: str | None = None   # send every digest of the day (any state but skipped) to this address;
+    #                                  the ledger is not changed
     resend: bool = False             # deliberately send again digests already sent (recorded)
     entity_ids: tuple[int, ...] | None = None
     attempts: int = 3                # per message, on transient failures
@@ -187,10 +188,10 @@ class BatchSender:
         self._stop.set()
 
     def run(self) -> BatchReport:
-        started = time.perf_counter()
+        started, started_at = time.perf_counter(), dt.datetime.now(dt.UTC)
         self.conn.autocommit = True  # each outcome in its own commit
         make_durable(self.conn)
-        states = sendable_states(self.options.resend)
+        states = sendable_states(self.options.resend, redirect=bool(self.options.redirect_to))
         candidates = self._q("deliver/batch_candidates", digest_date=self.digest_date, batch=self.batch,
                              states=states, entity_ids=list(self.options.entity_ids)
                              if self.options.entity_ids else None)
@@ -235,7 +236,8 @@ class BatchSender:
                 f"batch {self.batch} of {self.digest_date}: {deferred} digest(s) deferred after transient "
                 f"SMTP failures; the task retry will send them (nothing already accepted is sent again)")
         return BatchReport(self.digest_date, self.batch, dict(sorted(self.outcomes.items())),
-                           self.smtp_connections, round(time.perf_counter() - started, 3))
+                           self.smtp_connections, round(time.perf_counter() - started, 3),
+                           started_at, dt.datetime.now(dt.UTC))
 
     def _ledger_lost(self, exc: BaseException) -> LedgerUnavailable:
         return LedgerUnavailable(

@@ -103,3 +103,5 @@ class BatchReport(Handoff):
     outcomes: dict[str, int]
     smtp_connections: int = 0
     seconds: float = 0.0
+    started_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None

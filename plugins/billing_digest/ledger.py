@@ -15,7 +15,7 @@ State = Literal["pending", "deferred", "sent", "failed", "skipped"]
 STATES: Final[tuple[State, ...]] = ("sent", "failed", "deferred", "pending", "skipped")
 #: States a normal run sends: never sent, or left for a retry after transient SMTP failures.
 SENDABLE_STATES: Final[tuple[State, ...]] = ("pending", "deferred")
-#: States a deliberate re-send (run parameter ``resend``) sends as well.
+#: States a deliberate re-send (run parameter ``resend``) or a redirect (``redirect_to``) sends as well.
 RESEND_STATES: Final[tuple[State, ...]] = ("sent", "failed")
 
 #: First key of the PostgreSQL advisory locks of this project (``pg_try_advisory_lock(LOCK_KEY, n)``):
@@ -24,6 +24,8 @@ LOCK_KEY: Final = 727274
 SCHEMA_LOCK: Final = -1  # ledger row keys are never negative (id % 2147483647)
 
 
-def sendable_states(resend: bool = False) -> list[State]:
-    """The states a run sends: :data:`SENDABLE_STATES`, plus :data:`RESEND_STATES` on a re-send."""
-    return [*SENDABLE_STATES, *(RESEND_STATES if resend else ())]
+def sendable_states(resend: bool = False, redirect: bool = False) -> list[State]:
+    """The states a run sends: :data:`SENDABLE_STATES`, plus :data:`RESEND_STATES` on a deliberate
+    re-send or a redirect to a test address (which shows the day's digests whatever their state,
+    and changes no ledger row)."""
+    return [*SENDABLE_STATES, *(RESEND_STATES if resend or redirect else ())]

@@ -36,16 +36,33 @@ class ErrorItem(TypedDict):
     status: str | None          # status of the latest failed attempt ('failed' | 'rejected')
     code: str | None            # the source's error code
     message: str                # the source's message (cleaned, at most 500 characters)
+    detail: str | None          # in a block: what this message says that the block's does not (e.g. an address)
     attempts: int               # failed attempts in the window (0 when missing)
     path: str                   # the invoice's page in the product (validated, or a fallback)
+
+
+class CauseDigest(TypedDict):
+    """The errors of one topic with one cause (:func:`billing_digest.causes.cause_key`): one block."""
+
+    step: Step
+    kind: ErrorKind
+    status: str | None
+    code: str | None
+    message: str                # shown once; a part that differs between its invoices reads "…"
+    count: int                  # invoices it hit (every one, listed or not)
+    amount_total: str | None    # sum of the known amounts; None when no amount is known
+    amounts_missing: int        # invoices without a usable amount (not in amount_total)
+    invoices: list[ErrorItem]   # the first ones listed, biggest amounts first
+    more: int                   # count - len(invoices)
 
 
 class TopicDigest(TypedDict):
     code: TopicCode
     title: str                  # pt-BR, as the e-mail shows it
     total: int                  # every error of the topic, listed or not
-    items: list[ErrorItem]      # the first ``max_items_per_topic``, biggest amounts first
-    more: int                   # total - len(items)
+    causes: list[CauseDigest]   # biggest first (count, then amount_total), as many as the topic's budget lists
+    other_causes: int           # causes not listed: the e-mail says "e mais N erros de M outras causas"
+    other_errors: int           # errors of those causes
 
 
 class EntityDigest(TypedDict):

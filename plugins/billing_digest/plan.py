@@ -29,9 +29,10 @@ def batch_label(batch: int, digests: int, first: str, last: str) -> str:
 
 
 def plan_batches(conn: psycopg.Connection, digest_date: dt.date, resend: bool = False,
-                 entity_ids: list[int] | None = None) -> list[BatchPlan]:
-    """The batches with digests in a sendable state (all states on a deliberate re-send)."""
-    rows = conn.execute(sql.load("plan/batches"), {"digest_date": digest_date, "states": sendable_states(resend),
+                 entity_ids: list[int] | None = None, redirect: bool = False) -> list[BatchPlan]:
+    """The batches with digests in a sendable state (any state but skipped on a re-send or a redirect)."""
+    states = sendable_states(resend, redirect)
+    rows = conn.execute(sql.load("plan/batches"), {"digest_date": digest_date, "states": states,
                                                    "entity_ids": entity_ids}).fetchall()
     return [BatchPlan(digest_date, int(batch), int(n), batch_label(int(batch), int(n), first, last))
             for batch, n, first, last in rows]

@@ -1,7 +1,14 @@
-"""Step 2, quality: checks on the staged errors, before anything is sent.
+"""Step 2, quality: can the day's data support a digest? If not, the day is held: the run fails
+before anything is sent, and the message says why and what to do.
 
-They fail the run (loudly, with the reasons) only on systemic problems; a few bad rows
-are counted and reported by the transform instead.
+Three guards, each a pure verdict over a few counts:
+
+- coverage (:mod:`billing_digest.coverage`): the attempt history covers the window;
+- volume (:mod:`billing_digest.volume`): no topic is wildly off its trailing days (the run
+  parameter ``accept_anomaly`` sends anyway, and the summary records it);
+- systemic (:func:`assess`): not absurdly many errors, most of them routable to a company.
+
+A few bad rows are not a reason to hold: the transform counts and reports them.
 """
 
 from __future__ import annotations
@@ -11,8 +18,10 @@ import datetime as dt
 
 import psycopg
 
-from billing_digest import sql
+from billing_digest import coverage, sql, volume
 from billing_digest.handoffs import Handoff
+from billing_digest.settings import Settings
+from billing_digest.window import Window
 
 
 class DataQualityError(RuntimeError):
@@ -40,13 +49,40 @@ def assess(digest_date: dt.date, staged: int, without_entity: int, without_link:
     return QualityReport(staged, without_entity, without_link, tuple(failures))
 
 
-def check(conn: psycopg.Connection, digest_date: dt.date, max_errors: int,
-          max_unroutable_share: float = 0.5) -> QualityReport:
-    """Counts of the staged day (include/sql/quality/counts.sql), then :func:`assess`; raises on failure."""
-    row = conn.execute(sql.load("quality/counts"), {"digest_date": digest_date}).fetchone()
+@dataclasses.dataclass(frozen=True)
+class DayCheck(Handoff):
+    """``check_quality`` -> ``summarize``: what the guards saw, and the anomalies accepted on purpose."""
+
+    digest_date: dt.date
+    staged: int
+    first_attempt: dt.datetime | None
+    last_attempt: dt.datetime | None
+    window_invoices: int
+    silent_invoices: int
+    errors_by_topic: dict[str, int]
+    trailing_median: dict[str, float]
+    trailing_days: int
+    volume_note: str
+    accepted_anomaly: tuple[str, ...] = ()
+
+
+def check_day(conn: psycopg.Connection, window: Window, settings: Settings,
+              accept_anomaly: bool = False) -> DayCheck:
+    """Every guard on the staged day; raises :class:`DataQualityError` naming each problem found."""
+    cov = coverage.measure(conn, window, max_silent_share=settings.max_silent_invoice_share)
+    vol = volume.measure(conn, window.digest_date, trailing_days=settings.anomaly_trailing_days,
+                         factor=settings.anomaly_factor, floor=settings.anomaly_floor,
+                         min_days=settings.anomaly_min_days)
+    row = conn.execute(sql.load("quality/counts"), {"digest_date": window.digest_date}).fetchone()
     assert row is not None
     staged, without_entity, without_link = (int(v) for v in row)
-    report = assess(digest_date, staged, without_entity, without_link, max_errors, max_unroutable_share)
-    if report.failures:
-        raise DataQualityError("data-quality check failed: " + " | ".join(report.failures))
-    return report
+    systemic = assess(window.digest_date, staged, without_entity, without_link, settings.max_errors_per_day)
+    problems = [*cov.problems, *systemic.failures]
+    if vol.anomalies and not accept_anomaly:
+        problems += [f"volume anomaly: {a}. If the day really is this bad (an outage), run it again with the "
+                     "parameter accept_anomaly=true to send anyway" for a in vol.anomalies]
+    if problems:
+        raise DataQualityError(f"the digest of {window.digest_date} is held, nothing was sent: " + " | ".join(problems))
+    return DayCheck(window.digest_date, staged, cov.first_attempt, cov.last_attempt, cov.window_invoices,
+                    cov.silent_invoices, vol.today, vol.median, vol.trailing_days, vol.note,
+                    vol.anomalies if accept_anomaly else ())

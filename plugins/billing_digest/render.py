@@ -10,24 +10,26 @@ skeleton :mod:`billing_digest.mime`'s.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any, NamedTuple
-from urllib.parse import urlencode
+from urllib.parse import quote_plus, urlencode
 
 from markupsafe import Markup
 
-from billing_digest import NOTIFICATION_KIND, headers, mime, templates
+from billing_digest import NOTIFICATION_KIND, causes, headers, mime, templates
 from billing_digest.formatting import cnpj_br, date_br, first_name, money
-from billing_digest.payload import EntityDigest, ErrorItem
+from billing_digest.payload import CauseDigest, EntityDigest, ErrorItem
 from billing_digest.settings import Settings
 from billing_digest.sql import include_dir
+from billing_digest.unsubscribe import link as unsubscribe_link
 from billing_digest.unsubscribe import make_token
 
 # Tags every link so the product can tell a click from the digest from other traffic.
 LINK_TAG = urlencode({"utm_source": "resumo-erros-faturamento", "utm_medium": "email"})
-BILLING_TYPES = {"automatic": "Automático", "manual": "Manual"}
+BILLING_TYPES = {"automatic": "Faturamento automático", "manual": "Faturamento manual"}
 PROBLEMS = {
     ("nfse", "failed"): "Falha na emissão da NFS-e",
     ("nfse", "rejected"): "NFS-e rejeitada",
@@ -44,6 +46,13 @@ PROBLEMS = {
 # Where the company's topics go in a recipient's message; the templates put the topics on a
 # line of their own, so the separately QP-encoded pieces join exactly.
 _SPLIT = "\n@@billing-digest-topics@@\n"
+# Characters urlencode leaves as they are: most values (ids, dates, codes) need no quoting at all.
+_UNQUOTED = re.compile(r"[A-Za-z0-9_.~-]*")
+
+
+def _query(params: dict[str, str]) -> str:
+    """``urlencode(params)``, without its cost for values that need no quoting (a block has a link)."""
+    return "&".join(f"{k}={v if _UNQUOTED.fullmatch(v) else quote_plus(v)}" for k, v in params.items())
 
 
 class EntityView(NamedTuple):
@@ -53,15 +62,27 @@ class EntityView(NamedTuple):
 
 
 class ItemView(NamedTuple):
+    """One invoice: a card of its own (a cause that hit one invoice) or a row of a cause's block."""
+
     customer: str
-    number: str
+    number: str                 # labelled: "Nº FAT-2026-004512"
     amount: str
-    billing_date: str
-    billing_type: str
-    problem: str
-    message: str
-    code: str | None
+    billing_type: str           # "Faturamento automático" / "Faturamento manual"; "" when unknown
+    billed: str                 # "faturado em 04/11/2026" when not the digest's day; "" when it is
+    detail: str | None          # in a block: what this invoice's message adds (e.g. the bounced address)
     url: str
+
+
+class CauseView(NamedTuple):
+    single: bool                # one invoice: rendered as a card, as before blocks existed
+    problem: str                # "Falha na emissão do boleto"; a card's says its attempts
+    message: str
+    code: str | None            # None when the message already says it: each code once
+    count: int
+    amount: str                 # the invoices' total, and how many have no amount
+    entries: list[ItemView]
+    more: int
+    list_url: str
 
 
 class TopicView(NamedTuple):
@@ -69,8 +90,9 @@ class TopicView(NamedTuple):
 
     title: str
     total: int
-    entries: list[ItemView]
-    more: int
+    causes: list[CauseView]
+    other_causes: int
+    other_errors: int
     list_url: str
 
 
@@ -88,11 +110,31 @@ class Rendered:
     html: str
 
 
+def cause_label(step: str, kind: str, status: str | None) -> str:
+    """What went wrong, in a few words, e.g. "NFS-e rejeitada"."""
+    outcome = kind if kind == "missing" else status or "failed"
+    return PROBLEMS.get((step, outcome), "Erro")
+
+
 def problem_label(item: ErrorItem) -> str:
-    """What went wrong, in a few words, e.g. "NFS-e rejeitada (3 tentativas)"."""
-    outcome = item["kind"] if item["kind"] == "missing" else item.get("status") or "failed"
-    label = PROBLEMS.get((item["step"], outcome), "Erro")
+    """A card's problem, with its attempts, e.g. "NFS-e rejeitada (3 tentativas)"."""
+    label = cause_label(item["step"], item["kind"], item.get("status"))
     return label + (f" ({item['attempts']} tentativas)" if item.get("attempts", 0) > 1 else "")
+
+
+def billed_label(billing_date: str | None, digest_date: str) -> str:
+    """Why an older invoice is in today's digest: when it was billed, if not on the digest's day."""
+    if billing_date == digest_date:
+        return ""
+    return f"faturado em {date_br(billing_date)}" if billing_date else "data de faturamento não informada"
+
+
+def total_label(cause: CauseDigest) -> str:
+    """"R$ 34.567,89", "R$ 1.200,00 (2 sem valor informado)", or "valor não informado"."""
+    if cause["amount_total"] is None:
+        return "valor não informado"
+    missing = cause["amounts_missing"]
+    return money(cause["amount_total"]) + (f" ({missing} sem valor informado)" if missing else "")
 
 
 class Renderer:
@@ -114,7 +156,7 @@ class Renderer:
 
     # -- links -------------------------------------------------------------------------
     def url(self, path: str, **params: str) -> str:
-        query = f"{urlencode(params)}&{LINK_TAG}" if params else LINK_TAG
+        query = f"{_query(params)}&{LINK_TAG}" if params else LINK_TAG
         return f"{self.base_url}{path}{'&' if '?' in path else '?'}{query}"
 
     def preferences_url(self) -> str:
@@ -125,7 +167,7 @@ class Renderer:
         # Round the expiry to the day so every message of a day carries the same link.
         expires -= expires % 86400
         token = make_token(self.settings.unsubscribe_secret, user_id, NOTIFICATION_KIND, expires)
-        return f"{self.base_url}/notificacoes/cancelar?{urlencode({'token': token})}"
+        return unsubscribe_link(self.settings, token)  # the unsubscribe_url setting, or base_url's
 
     # -- the company's part, shared by its recipients -------------------------------------
     def entity_view(self, payload: EntityDigest) -> dict[str, Any]:
@@ -147,25 +189,45 @@ class Renderer:
         self._views[id(payload)] = (payload, view)
         return view
 
+    def _item(self, item: ErrorItem, digest_date: str) -> ItemView:
+        return ItemView(
+            customer=item["customer"], number=f"Nº {item['number']}", amount=money(item["amount"]),
+            billing_type=BILLING_TYPES.get(item.get("billing_type") or "", ""),
+            billed=billed_label(item["billing_date"], digest_date), detail=item.get("detail"),
+            url=self.url(item["path"]),
+        )
+
     def _format(self, payload: EntityDigest) -> dict[str, Any]:
         entity = payload["entity"]
+        day = payload["digest_date"]
         topics = []
         for topic in payload["topics"]:
-            items = [ItemView(
-                customer=item["customer"], number=item["number"], amount=money(item["amount"]),
-                billing_date=date_br(item["billing_date"]),
-                billing_type=BILLING_TYPES.get(item.get("billing_type") or "", "Tipo não informado"),
-                problem=problem_label(item), message=item["message"], code=item.get("code"),
-                url=self.url(item["path"]),
-            ) for item in topic["items"]]
+            list_params = {"entidade": str(entity["id"]), "data": day, "erro": topic["code"]}
+            cause_views = []
+            for cause in topic["causes"]:
+                single = cause["count"] == 1 and len(cause["invoices"]) == 1
+                code = cause["code"]
+                cause_views.append(CauseView(
+                    single=single,
+                    problem=(problem_label(cause["invoices"][0]) if single
+                             else cause_label(cause["step"], cause["kind"], cause["status"])),
+                    message=cause["message"],
+                    code=None if causes.code_in_message(code, cause["message"]) else code,
+                    count=cause["count"], amount=total_label(cause),
+                    entries=[self._item(item, day) for item in cause["invoices"]], more=cause["more"],
+                    # The product's list, filtered to the topic, the step and (when there is one) the code.
+                    list_url=self.url("/faturamento/faturamentos", **list_params, etapa=cause["step"],
+                                      **({"codigo": code} if code else {})),
+                ))
             topics.append(TopicView(
-                title=topic["title"], total=topic["total"], entries=items, more=topic["more"],
-                list_url=self.url("/faturamento/faturamentos", entidade=str(entity["id"]),
-                                  data=payload["digest_date"], erro=topic["code"]),
+                title=topic["title"], total=topic["total"], causes=cause_views,
+                other_causes=topic["other_causes"], other_errors=topic["other_errors"],
+                list_url=self.url("/faturamento/faturamentos", **list_params),
             ))
         return {
             "entity": EntityView(entity["id"], entity["name"], cnpj_br(entity.get("cnpj"))),
-            "date": date_br(payload["digest_date"]), "total": payload["total"], "topics": topics,
+            "date": date_br(day), "total": payload["total"], "topics": topics,
+            "causes": sum(len(t["causes"]) + t["other_causes"] for t in payload["topics"]),
             "support_email": self.settings.support_email,
             "preferences_url": self.preferences_url(),
         }

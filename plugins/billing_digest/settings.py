@@ -21,7 +21,9 @@ class Settings:
     # Secret for the one-click unsubscribe token (HMAC). Set it in production.
     unsubscribe_secret: str = "change-me"
     unsubscribe_ttl_days: int = 60
+    # Invoices listed per topic (over its causes, biggest first), and per cause.
     max_items_per_topic: int = 20
+    max_invoices_per_cause: int = 5
     max_batches: int = 16
     min_batch_size: int = 200
     # SMTP: attempts per message on transient (4xx / dropped connection) failures.
@@ -29,8 +31,25 @@ class Settings:
     smtp_backoff_seconds: float = 2.0
     # Data-quality bounds checked before anything is sent.
     max_errors_per_day: int = 500_000
-    # Who is told when a run fails (empty: nobody).
+    # Who is told when a run fails, is held or is late (empty: nobody).
     alert_email: str = ""
+    # Freshness gate: the window's data has arrived when the freshness query's "complete up to"
+    # reaches the window's end minus this tolerance (hours).
+    freshness_tolerance_hours: float = 12.0
+    # SQL returning one timestamptz, "billing data complete up to" (parameters %(window_start)s,
+    # %(window_end)s, %(digest_date)s). Empty: include/sql/freshness/watermark.sql.
+    freshness_query: str = ""
+    # Coverage guard: above this share of the window's invoices with no recorded step, the day is held.
+    max_silent_invoice_share: float = 0.2
+    # Volume guard: a topic at >= factor x the median of its trailing reported days, and >= floor errors
+    # above it, holds the day (run parameter accept_anomaly sends anyway). Needs min_days of history.
+    anomaly_factor: float = 3.0
+    anomaly_floor: int = 50
+    anomaly_min_days: int = 5
+    anomaly_trailing_days: int = 14
+    # Public URL of the one-click unsubscribe service the e-mails link to (List-Unsubscribe and the
+    # footer); empty: base_url + "/notificacoes/cancelar", the product mounting the service there.
+    unsubscribe_url: str = ""
 
     @classmethod
     def from_lookup(cls, lookup: Callable[[str], str | None]) -> Settings:
@@ -63,3 +82,32 @@ class Settings:
     def public(self) -> dict[str, object]:
         """The settings without secrets, safe to log."""
         return {f.name: getattr(self, f.name) for f in fields(self) if "secret" not in f.name}
+
+
+# -- fail closed on the unsubscribe secret ------------------------------------------------------
+# With a known secret anyone can sign an unsubscribe token for anyone. Runs (airflow_glue.settings)
+# and the unsubscribe service (unsubscribe_app.create_app) refuse such a secret; nothing relaxes
+# this check: the demo and the tests set a real secret of their own.
+MIN_SECRET_LENGTH = 16
+KNOWN_SECRETS = frozenset({Settings.unsubscribe_secret, "change-me-local-only"})  # defaults, old and new
+SECRET_HELP = (f"Set a random value of at least {MIN_SECRET_LENGTH} characters as \"unsubscribe_secret\" in the "
+               "Airflow Variable billing_digest_settings, or in the environment variable "
+               "BILLING_DIGEST_UNSUBSCRIBE_SECRET (the unsubscribe service reads only the environment), the same "
+               "value everywhere; e.g. "
+               "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'")
+
+
+class UnsafeSettings(ValueError):
+    """Settings nothing may run with: the unsubscribe secret is a known default, or too short."""
+
+
+def require_safe(settings: Settings) -> Settings:
+    """``settings`` unchanged, or :class:`UnsafeSettings` naming the setting to set (never its value)."""
+    secret = settings.unsubscribe_secret
+    if secret.strip() in KNOWN_SECRETS:
+        problem = f"is the default ({secret.strip()!r}), so anyone could forge unsubscribe links for any user"
+    elif len(secret.strip()) < MIN_SECRET_LENGTH:
+        problem = f"has fewer than {MIN_SECRET_LENGTH} characters, too few to keep unsubscribe links unforgeable"
+    else:
+        return settings
+    raise UnsafeSettings(f"billing-digest refuses to start: the setting unsubscribe_secret {problem}. {SECRET_HELP}")

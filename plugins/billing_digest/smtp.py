@@ -153,7 +153,10 @@ class SmtpClient:
         self.close()
 
     def send(self, envelope_from: str, envelope_to: str, message: bytes) -> None:
-        """Returns when the server accepted the message; raises a classified SmtpError otherwise."""
+        """Returns when the server accepted the message; raises a classified SmtpError otherwise.
+
+        ``message`` must have CRLF line ends (as ``mime.build`` and ``email.policy.SMTP`` write them):
+        unlike ``smtplib.sendmail`` it is not rewritten."""
         if self._smtp is None:
             self.connect()
         assert self._smtp is not None

@@ -30,10 +30,11 @@ class RunSummary(Handoff):
     ledger: dict[str, dict[str, int]]       # state -> reason ('-' for none) -> count, the whole day
     emails_sent_this_run: int
     run_id: str = ""
+    accepted_anomaly: tuple[str, ...] = ()  # volume anomalies sent anyway (run parameter accept_anomaly)
 
 
 def summarize(conn: psycopg.Connection, built: BuiltDay, batch_reports: Iterable[BatchReport],
-              run_id: str = "") -> RunSummary:
+              run_id: str = "", accepted_anomaly: Iterable[str] = ()) -> RunSummary:
     ledger: dict[str, dict[str, int]] = {}
     for state, reason, n in conn.execute(sql.load("summary/ledger_by_state"), {"digest_date": built.digest_date}):
         ledger.setdefault(state, {})[reason or "-"] = int(n)
@@ -50,6 +51,7 @@ def summarize(conn: psycopg.Connection, built: BuiltDay, batch_reports: Iterable
         ledger=ledger,
         emails_sent_this_run=this_run.get("sent", 0) + this_run.get("resent", 0),
         run_id=run_id,
+        accepted_anomaly=tuple(accepted_anomaly),
     )
 
 
@@ -83,6 +85,8 @@ def format_table(summary: RunSummary) -> str:
             rows.append((f"ledger: {state}" + ("" if reason == "-" else f" ({reason})"), str(n)))
     for reason, n in summary.bad_input.items():
         rows.append((f"bad input: {reason}", str(n)))
+    for anomaly in summary.accepted_anomaly:
+        rows.append(("SENT DESPITE A VOLUME ANOMALY", anomaly))
     width = max(len(k) for k, _ in rows)
-    lines += [f"  {k.ljust(width)}  {v.rjust(8)}" for k, v in rows]
+    lines += [f"  {k.ljust(width)}  {v.rjust(8)}" if len(v) <= 8 else f"  {k.ljust(width)}  {v}" for k, v in rows]
     return "\n".join(lines)

@@ -17,8 +17,9 @@ from typing import Any
 
 import pandas as pd
 
+from billing_digest import causes
 from billing_digest.addresses import EMAIL_RE
-from billing_digest.payload import EntityDigest, ErrorItem, TopicDigest
+from billing_digest.payload import CauseDigest, EntityDigest, ErrorItem, TopicDigest
 from billing_digest.topics import (
     FAILED_STATUSES,
     MISSING_STEP_MESSAGES,
@@ -160,9 +161,15 @@ def _missing(value: Any) -> bool:
 
 
 def build_entity_digests(
-    errors: pd.DataFrame, digest_date: dt.date, max_items: int
+    errors: pd.DataFrame, digest_date: dt.date, max_items: int, max_per_cause: int
 ) -> dict[int, EntityDigest]:
-    """One payload per entity: its topics in order, each with its total and first ``max_items``."""
+    """One payload per entity: its topics in order; each topic's errors grouped by cause
+    (:func:`billing_digest.causes.cause_key`), biggest cause first (invoices, then total amount).
+
+    A topic lists at most ``max_items`` invoices over its causes, at most ``max_per_cause`` of each
+    (biggest amounts first); causes past that budget are counted in ``other_causes``. Every count
+    and total covers every error, listed or not.
+    """
     if errors.empty:
         return {}
     df = errors.assign(
@@ -173,12 +180,8 @@ def build_entity_digests(
         ascending=[True, True, False, True, True],
         na_position="last",
     )
-    totals = df.groupby(["entity_id", "topic"], sort=False).size().to_dict()  # a dict: one lookup per topic
-    shown = df.groupby(["entity_id", "topic"], sort=False).head(max_items)
-    entities = df.drop_duplicates("entity_id")[["entity_id", "entity_name", "entity_cnpj"]]
-
     payloads: dict[int, EntityDigest] = {}
-    for row in entities.itertuples(index=False):
+    for row in df.drop_duplicates("entity_id")[["entity_id", "entity_name", "entity_cnpj"]].itertuples(index=False):
         payloads[int(row.entity_id)] = EntityDigest(
             digest_date=digest_date.isoformat(),
             entity={"id": int(row.entity_id), "name": row.entity_name,
@@ -186,55 +189,74 @@ def build_entity_digests(
             total=0,
             topics=[],
         )
-    columns = ["entity_id", "topic", "invoice_id", "invoice_number", "customer_name", "amount",
-               "billing_date", "billing_type", "step", "kind", "status", "error_code",
-               "error_message", "attempts", "invoice_path"]
-    current: tuple[int, str] | None = None
-    items: list[ErrorItem] = []
-
-    def flush() -> None:
-        if current is None:
-            return
-        entity_id, topic = current
-        total = int(totals[(entity_id, topic)])
-        payload = payloads[entity_id]
-        payload["topics"].append(TopicDigest(
-            code=topic, title=TOPIC_BY_CODE[topic].title, total=total, items=items, more=total - len(items),
-        ))
-        payload["total"] += total
-
-    shown = shown[columns]
-    # Columns as plain lists (missing values as None) so the loop below does no pandas work per item.
-    dates = pd.to_datetime(shown["billing_date"], errors="coerce")
-    cols = {c: [None if _missing(v) else v for v in shown[c].tolist()]
+    # Columns as plain lists (missing values as None) so the loops below do no pandas work per row.
+    cols = {c: [None if _missing(v) else v for v in df[c].tolist()]
             for c in ("invoice_number", "customer_name", "amount", "billing_type", "status", "error_code",
                       "error_message", "invoice_path")}
-    cols["billing_date"] = [None if pd.isna(d) else d.date().isoformat() for d in dates.tolist()]
-    for i, (entity_id, topic, invoice_id, step, kind, attempts) in enumerate(zip(
-            shown["entity_id"].tolist(), shown["topic"].tolist(), shown["invoice_id"].tolist(),
-            shown["step"].tolist(), shown["kind"].tolist(), shown["attempts"].tolist(), strict=True)):
-        k = (int(entity_id), topic)
-        if k != current:
-            flush()
-            current, items = k, []
+    cols["billing_date"] = [None if pd.isna(d) else d.date().isoformat()
+                            for d in pd.to_datetime(df["billing_date"], errors="coerce").tolist()]
+    entity_ids = [int(e) for e in df["entity_id"].tolist()]
+    topics, invoice_ids = df["topic"].tolist(), df["invoice_id"].tolist()
+    steps, kinds, attempts = df["step"].tolist(), df["kind"].tolist(), df["attempts"].tolist()
+    statuses, codes, messages = cols["status"], cols["error_code"], cols["error_message"]
+
+    # Rows by (entity, topic), then by cause, in the frame's order (biggest amount first).
+    groups: dict[tuple[int, str], dict[str, list[int]]] = {}
+    for i, (entity_id, topic, step, kind, status, code, message) in enumerate(zip(
+            entity_ids, topics, steps, kinds, statuses, codes, messages, strict=True)):
+        cause = causes.cause_key(step, kind, status, code, message)
+        groups.setdefault((entity_id, topic), {}).setdefault(cause, []).append(i)
+
+    def item(i: int, detail: str | None) -> ErrorItem:
         amount = cols["amount"][i]
-        items.append(ErrorItem(
-            invoice_id=int(invoice_id),
-            number=cols["invoice_number"][i],
-            customer=cols["customer_name"][i],
-            amount=None if amount is None else str(amount),
-            billing_date=cols["billing_date"][i],
-            billing_type=cols["billing_type"][i],
-            step=step,
-            kind=kind,
-            status=cols["status"][i],
-            code=cols["error_code"][i],
-            message=cols["error_message"][i],
-            attempts=int(attempts),
+        return ErrorItem(
+            invoice_id=int(invoice_ids[i]), number=cols["invoice_number"][i], customer=cols["customer_name"][i],
+            amount=None if amount is None else str(amount), billing_date=cols["billing_date"][i],
+            billing_type=cols["billing_type"][i], step=steps[i], kind=kinds[i], status=statuses[i],
+            code=codes[i], message=messages[i], detail=detail, attempts=int(attempts[i]),
             path=cols["invoice_path"][i],
+        )
+
+    for (entity_id, topic), by_cause in groups.items():
+        ranked = sorted((_cause_total(rows, cols["amount"]) for rows in by_cause.values()), key=_cause_rank)
+        budget = max(0, max_items)
+        listed: list[CauseDigest] = []
+        other_causes = other_errors = 0
+        for rows, total, missing in ranked:
+            if budget <= 0:
+                other_causes += 1
+                other_errors += len(rows)
+                continue
+            shown = rows[: min(max_per_cause, budget)]
+            budget -= len(shown)
+            first = rows[0]
+            summary = causes.summarise([messages[i] for i in rows], codes[first])
+            listed.append(CauseDigest(
+                step=steps[first], kind=kinds[first], status=statuses[first], code=codes[first],
+                message=summary.message, count=len(rows), amount_total=None if total is None else str(total),
+                amounts_missing=missing, invoices=[item(i, summary.details[n]) for n, i in enumerate(shown)],
+                more=len(rows) - len(shown),
+            ))
+        count = sum(len(rows) for rows in by_cause.values())
+        payload = payloads[entity_id]
+        payload["topics"].append(TopicDigest(
+            code=topic, title=TOPIC_BY_CODE[topic].title, total=count, causes=listed,
+            other_causes=other_causes, other_errors=other_errors,
         ))
-    flush()
+        payload["total"] += count
     return payloads
+
+
+def _cause_total(rows: list[int], amounts: list[Any]) -> tuple[list[int], Decimal | None, int]:
+    """(rows, sum of their known amounts or None when none is known, how many have no amount)."""
+    known = [Decimal(amounts[i]) for i in rows if amounts[i] is not None]
+    return rows, (sum(known, Decimal(0)) if known else None), len(rows) - len(known)
+
+
+def _cause_rank(cause: tuple[list[int], Decimal | None, int]) -> tuple[int, int, Decimal, int]:
+    """Most invoices first, then the biggest total (unknown last), then the biggest invoice's order."""
+    rows, total, _ = cause
+    return -len(rows), total is None, -(total or Decimal(0)), rows[0]
 
 
 def topic_counts(errors: pd.DataFrame) -> dict[str, int]:

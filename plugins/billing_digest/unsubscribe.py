@@ -1,8 +1,10 @@
 """One-click unsubscribe tokens (RFC 8058): an HMAC of user, notification kind and expiry.
 
-The product verifies a token with :func:`verify` (same secret) when the mail client POSTs
-``List-Unsubscribe=One-Click`` to the link; no login is needed and nothing can be forged
-without the secret. Token format: ``<user_id>.<kind>.<expires_unix>.<signature>``.
+The one-click unsubscribe service (:mod:`billing_digest.unsubscribe_app`) verifies a token with
+:func:`verify` (same secret) when the mail client POSTs ``List-Unsubscribe=One-Click`` to the
+link; no login is needed and nothing can be forged without the secret. Token format:
+``<user_id>.<kind>.<expires_unix>.<signature>``. The link is :func:`link`: the ``unsubscribe_url``
+setting (or ``base_url`` + :data:`DEFAULT_PATH`) with ``?token=``.
 """
 
 from __future__ import annotations
@@ -12,10 +14,20 @@ import hashlib
 import hmac
 import time
 from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from billing_digest.settings import Settings
+
+# Where the service answers when the product mounts it at /notificacoes (and standalone).
+DEFAULT_PATH = "/notificacoes/cancelar"
 
 
 class InvalidToken(ValueError):
     """The token is malformed, tampered with, signed with another secret, or expired."""
+
+
+class ExpiredToken(InvalidToken):
+    """A genuine token (good signature) past its expiry."""
 
 
 @dataclass(frozen=True)
@@ -54,7 +66,18 @@ def verify(secret: str, token: str, now: float | None = None,
     except ValueError as exc:  # only reachable with the secret, but be strict
         raise InvalidToken("malformed token") from exc
     if (time.time() if now is None else now) >= expires_at:
-        raise InvalidToken("expired token")
+        raise ExpiredToken("expired token")
     if expected_user_id is not None and expected_user_id != user_id:
         raise InvalidToken("token belongs to another user")
     return Unsubscribe(user_id, kind, expires_at)
+
+
+def endpoint(settings: Settings) -> str:
+    """The public URL of the unsubscribe service: ``unsubscribe_url``, else ``base_url`` + :data:`DEFAULT_PATH`."""
+    return settings.unsubscribe_url.strip() or settings.base_url.rstrip("/") + DEFAULT_PATH
+
+
+def link(settings: Settings, token: str) -> str:
+    """The one-click link of ``token`` (the List-Unsubscribe https URL and the e-mail's footer link)."""
+    url = endpoint(settings)
+    return f"{url}{'&' if '?' in url else '?'}{urlencode({'token': token})}"

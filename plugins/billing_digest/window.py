@@ -22,6 +22,10 @@ class Window:
         """The local date the window starts on: the day whose errors the digest lists."""
         return self.start.astimezone(ZoneInfo(TIMEZONE)).date()
 
+    @classmethod
+    def from_iso(cls, start: str, end: str) -> Window:
+        return cls(dt.datetime.fromisoformat(start), dt.datetime.fromisoformat(end))
+
     def as_params(self) -> dict[str, object]:
         return {"window_start": self.start, "window_end": self.end, "digest_date": self.digest_date}
 

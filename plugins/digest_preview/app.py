@@ -61,10 +61,18 @@ def billing_conn() -> Iterator[psycopg.Connection]:
 
 
 def digest_settings() -> Settings:
-    """The digest's settings as the DAG reads them (Variable ``billing_digest_settings``, env)."""
+    """The digest's settings as the DAG reads them (Variable ``billing_digest_settings``, env).
+
+    With an unsafe unsubscribe secret the runs refuse to start, and so does the page: 503 with
+    the message that says which setting to set (not a bare 500)."""
+    from airflow.sdk.exceptions import AirflowFailException
+
     from billing_digest.airflow_glue import settings
 
-    return settings()
+    try:
+        return settings()
+    except AirflowFailException as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from exc
 
 
 def require_access(user: GetUserDep) -> BaseUser:

@@ -81,6 +81,7 @@ def seed_day(conn: psycopg.Connection, day: dt.date, entities: int, users_per_en
             expected.add((day.isoformat(), entity, user))
         invoice = world.invoice(entity, local(day, 9), boleto=False, notification=False)
         world.attempt(invoice, "nfse", "rejected", local(day, 9, 5), "E160 - Código de serviço inválido")
+    world.data_loaded_until(local(day + dt.timedelta(days=1), 6, 0))  # the freshness gate opens
     return expected
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections import Counter
+from urllib.parse import quote
 
 import pytest
 
@@ -32,12 +33,13 @@ def three_days(world):
         for entity in entities:
             inv = world.invoice(entity, local(day, 9), boleto=False, notification=False)
             world.attempt(inv, "nfse", "rejected", local(day, 9, 5), f"rejeitada em {day}")
+    world.data_loaded_until(local(DAYS[-1] + dt.timedelta(days=1), 6, 0))
     expected = Counter()
     for day, entities in plan.items():
         for entity in entities:
             for user in ([ana] if entity == acme else [ana, caio]):
                 expected[(day.isoformat(), entity, user)] += 1
-    # and 16 more digests a day, so that each day has 4 batches that compete for the pool's slots
+    # and 16 more digests (4 errors) a day: each day has 3 batches that compete for the pool's slots
     for n, day in enumerate(DAYS):
         expected.update(seed_day(world.conn, day, entities=4, users_per_entity=4, first_id=5000 + 1000 * n))
     return expected
@@ -88,7 +90,7 @@ def test_backfill_three_days_within_the_smtp_pool_then_reprocess_sends_nothing_n
         started = dt.datetime.now(dt.UTC).isoformat()
         smtp_sink.handler.reset_peak()
         # logical dates are window starts (D 06:30): --to-date is exclusive of the 4th's; the three days
-        # run at once (12 deliver batches, 8 executor slots), so only the pool caps the connections
+        # run at once (9 deliver batches, 8 executor slots), so only the pool caps the connections
         create = ["backfill", "create", "--dag-id", DAG, "--from-date", "2026-11-02", "--to-date", "2026-11-05",
                   "--max-active-runs", "3"]
         af.cli(create)
@@ -99,8 +101,26 @@ def test_backfill_three_days_within_the_smtp_pool_then_reprocess_sends_nothing_n
               f"open at once ({smtp_sink.handler.connections} in all)")
         assert smtp_sink.peak_connections == POOL_SLOTS  # never more; and the cap was reached
 
+        notes = {r["run_id"]: af.api("GET", f"/api/v2/dags/{DAG}/dagRuns/{quote(r['run_id'], safe='')}")["note"]
+                 for r in runs}
+        assert sorted(n.splitlines()[0] for n in notes.values()) == [
+            f"**Digest of {d:%d/%m/%Y}**: {n} sent · 0 failed · 0 deferred · {e} errors"
+            for d, n, e in zip(DAYS, (17, 19, 18), (5, 6, 5), strict=True)]
+
         again = dt.datetime.now(dt.UTC).isoformat()
         create_again([*create, "--reprocess-behavior", "completed"], af)
         runs = wait_all_finished_after(af, again, 3)
         assert sorted(r["state"] for r in runs) == ["success"] * 3
         assert received(smtp_sink) == three_days  # nothing new
+
+        # A day older than the attempt history (the data starts on 2 Nov): held, nothing sent, and the run says why.
+        stale = dt.datetime.now(dt.UTC).isoformat()
+        create_again(["backfill", "create", "--dag-id", DAG, "--from-date", "2026-10-20", "--to-date", "2026-10-21",
+                      "--max-active-runs", "1"], af)
+        [run] = [r for r in wait_all_finished_after(af, stale, 1) if r["logical_date"].startswith("2026-10-20")]
+        assert run["state"] == "failed"
+        assert received(smtp_sink) == three_days
+        note = af.api("GET", f"/api/v2/dags/{DAG}/dagRuns/{quote(run['run_id'], safe='')}")["note"]
+        assert note.startswith("**Digest of 20/10/2026 HELD, nothing sent**: held by the data checks "
+                               "(task `check_quality`)")
+        assert "2026-10-20 is older than the attempt history" in note

@@ -41,7 +41,7 @@ def test_a_day_full_of_bad_rows_is_sent_safely_and_every_problem_is_counted(worl
     dup = failing()
     for _ in range(3):
         world.attempt(dup, "nfse", "failed", local(DAY, 10, 5), "duplicated row")
-    # thousands of errors for one entity: the digest lists a bounded number and the full count
+    # thousands of errors of one cause for one entity: one block, a bounded list and the full count
     for _ in range(1500):
         inv = world.invoice(acme, local(DAY, 9), customer="Cliente em massa", nfse=False, boleto=False,
                             notification=False)
@@ -49,7 +49,7 @@ def test_a_day_full_of_bad_rows_is_sent_safely_and_every_problem_is_counted(worl
 
     caplog.set_level(logging.INFO)
     extract.stage_errors(conn, WINDOW)
-    built = build.build_and_stage(conn, WINDOW, Settings(max_items_per_topic=20))
+    built = build.build_and_stage(conn, WINDOW, Settings(max_items_per_topic=20, max_invoices_per_cause=5))
     reports = [deliver_batch(conn, SmtpSettings(port=smtp_sink.port), Renderer(Settings()), DAY, b.batch,
                              DeliveryOptions()) for b in plan.plan_batches(conn, DAY)]
 
@@ -70,9 +70,9 @@ def test_a_day_full_of_bad_rows_is_sent_safely_and_every_problem_is_counted(worl
     assert "<script>" not in html and "javascript:" not in html and "<img" not in html
     # 6 failed NFS-e + 1 missing (the unknown-step invoice never issued one) + 1500 boletos
     assert "1507 erros" in msg["Subject"] and "== Cobrança (Boleto Bancário) (1500) ==" in text
-    assert "e mais 1480 erros neste tópico" in text
-    assert text.count("https://app.fintera.com.br/faturamento/faturamentos/") == 7 + 20  # bounded list
-    assert f"/faturamento/faturamentos?entidade={acme}&data=2026-11-27&erro=boleto" in text
+    assert "1500 faturamentos com este erro" in text and "e mais 1495 faturamentos com este erro" in text
+    assert text.count("https://app.fintera.com.br/faturamento/faturamentos/") == 7 + 5  # bounded list
+    assert f"/faturamento/faturamentos?entidade={acme}&data=2026-11-27&erro=boleto&etapa=boleto" in text
     assert "Cliente não informado" in text and "valor não informado" in text and "[…]" in text
     assert "\x1b" not in text and "\x01" not in text
     # our logs name users by id, never dump addresses (the test SMTP server's own log does)

@@ -100,6 +100,8 @@ CREATE TABLE IF NOT EXISTS billing.step_attempts (
     error_message  text,
     attempted_at   timestamptz NOT NULL
 );
+-- Attempts by time: the attempt history's bounds (is a window covered? has the data arrived?).
+CREATE INDEX IF NOT EXISTS step_attempts_attempted_at_idx ON billing.step_attempts (attempted_at);
 -- Failures by time: the extraction reads only the window's failures.
 CREATE INDEX IF NOT EXISTS step_attempts_failures_idx
     ON billing.step_attempts (attempted_at) WHERE status <> 'success';

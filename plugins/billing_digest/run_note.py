@@ -1,0 +1,62 @@
+"""What the data team sees of a run in the Airflow UI without opening a log: the day it reported
+and its counts, as the run's note (markdown, shown on the run's page and behind the note icon of
+the runs list) and as the label of the ``summarize`` task (the task list's "Map Index" column).
+
+Pure text; ``airflow_glue.publish_run_note`` sets the note through Airflow's REST API.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from billing_digest.summary import RunSummary
+from billing_digest.topics import TOPICS
+
+NOTE_LIMIT = 1000   # Airflow's limit for a run note
+LABEL_LIMIT = 250   # and for a rendered map index
+
+
+def _day(value: dt.date) -> str:
+    return value.strftime("%d/%m/%Y")
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _counts(summary: RunSummary) -> str:
+    runs = summary.this_run
+    return (f"{summary.emails_sent_this_run} sent · {runs.get('failed', 0)} failed · {runs.get('deferred', 0)} deferred"
+            f" · {sum(summary.errors_by_topic.values())} errors")
+
+
+def label(summary: RunSummary) -> str:
+    """One line, e.g. "27/11/2026: 78 sent · 0 failed · 0 deferred · 114 errors"."""
+    return _cut(f"{_day(summary.digest_date)}: {_counts(summary)}", LABEL_LIMIT)
+
+
+def note(summary: RunSummary) -> str:
+    """The run's note: the day, errors per topic, this run's outcomes, the day's ledger."""
+    errors = " · ".join(f"{t.title} {summary.errors_by_topic.get(t.code, 0)}" for t in TOPICS)
+    this_run = ", ".join(f"{k} {v}" for k, v in summary.this_run.items()) or "nothing to send"
+    ledger = ", ".join(f"{state} {sum(r.values())}" for state, r in summary.ledger.items()) or "empty"
+    lines = [  # the UI shows the first line next to the run; the rest when the note is opened
+        f"**Digest of {_day(summary.digest_date)}**: {_counts(summary)}",
+        f"- errors: {sum(summary.errors_by_topic.values())} ({errors}) in {summary.entities_with_errors} companies",
+        f"- this run: {this_run}",
+        f"- the day's ledger ({summary.digests} digests): {ledger}",
+    ]
+    if summary.accepted_anomaly:
+        lines.append(f"- **sent despite a volume anomaly** (accept_anomaly): {'; '.join(summary.accepted_anomaly)}")
+    if summary.bad_input:
+        lines.append("- bad input rows: " + ", ".join(f"{k} {v}" for k, v in summary.bad_input.items()))
+    return _cut("\n".join(lines), NOTE_LIMIT)
+
+
+def held_note(digest_date: dt.date | None, task_id: str, reason: str) -> str:
+    """The note of a run stopped before sending (a guard held the day, or the data did not arrive):
+    ``reason`` is a headline (the first line, shown next to the run) and the details."""
+    day = _day(digest_date) if digest_date else "the day"
+    headline, _, details = reason.partition("\n")
+    return _cut(f"**Digest of {day} HELD, nothing sent**: {headline.rstrip(':')} (task `{task_id}`)\n\n{details}",
+                NOTE_LIMIT)
