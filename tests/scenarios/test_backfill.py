@@ -1,4 +1,5 @@
-"""Backfills and re-runs for real: a scheduler with LocalExecutor, `airflow backfill create`."""
+"""Backfills and re-runs for real: a scheduler with LocalExecutor, `airflow backfill create`, the
+SMTP connection pool (2 slots here) capping the connections open at once across three days."""
 
 from __future__ import annotations
 
@@ -12,11 +13,13 @@ import pytest
 from devtools import embedded_pg
 from devtools.airflow_local import LocalAirflow
 from devtools.smtp_sink import free_port
+from tests.scenarios.crashkit import seed_day
 from tests.world import local
 
 pytestmark = pytest.mark.slow
 DAYS = [dt.date(2026, 11, 2), dt.date(2026, 11, 3), dt.date(2026, 11, 4)]
 DAG = "billing_error_digest"
+POOL_SLOTS = 2
 
 
 @pytest.fixture
@@ -36,6 +39,9 @@ def three_days(world):
         for entity in entities:
             for user in ([ana] if entity == acme else [ana, caio]):
                 expected[(day.isoformat(), entity, user)] += 1
+    # and 16 more digests (4 errors) a day: each day has 3 batches that compete for the pool's slots
+    for n, day in enumerate(DAYS):
+        expected.update(seed_day(world.conn, day, entities=4, users_per_entity=4, first_id=5000 + 1000 * n))
     return expected
 
 
@@ -71,26 +77,35 @@ def create_again(command: list[str], af: LocalAirflow, timeout: float = 120) -> 
         time.sleep(3)
 
 
-def test_backfill_three_days_then_reprocess_sends_nothing_new(three_days, db_dsn, pg_server, smtp_sink, tmp_path):
+def test_backfill_three_days_within_the_smtp_pool_then_reprocess_sends_nothing_new(
+        three_days, db_dsn, pg_server, smtp_sink, tmp_path):
     metadata = embedded_pg.ensure_database(pg_server, f"af_{tmp_path.name[-20:]}".replace("-", "_").lower(),
                                            recreate=True)
-    with LocalAirflow(tmp_path / "airflow", db_dsn, smtp_sink.port, port=free_port(),
-                      metadata_dsn=metadata) as af:
+    smtp_sink.handler.delay = 0.4  # a slow provider: each batch holds its connection ~2 s
+    with LocalAirflow(tmp_path / "airflow", db_dsn, smtp_sink.port, port=free_port(), metadata_dsn=metadata,
+                      smtp_pool_slots=POOL_SLOTS,
+                      extra_env={"BILLING_DIGEST_MIN_BATCH_SIZE": "4", "BILLING_DIGEST_MAX_BATCHES": "4"}) as af:
         af.cli(["dags", "reserialize"], check=False)
         af.cli(["dags", "unpause", DAG])
         started = dt.datetime.now(dt.UTC).isoformat()
-        # logical dates are window starts (D 06:30): --to-date is exclusive of the 4th's
-        create = ["backfill", "create", "--dag-id", DAG, "--from-date", "2026-11-02", "--to-date", "2026-11-05"]
+        smtp_sink.handler.reset_peak()
+        # logical dates are window starts (D 06:30): --to-date is exclusive of the 4th's; the three days
+        # run at once (9 deliver batches, 8 executor slots), so only the pool caps the connections
+        create = ["backfill", "create", "--dag-id", DAG, "--from-date", "2026-11-02", "--to-date", "2026-11-05",
+                  "--max-active-runs", "3"]
         af.cli(create)
         runs = wait_all_finished_after(af, started, 3)
         assert sorted(r["state"] for r in runs) == ["success"] * 3
         assert received(smtp_sink) == three_days  # exactly the expected digests, once each
+        print(f"\nbackfill of 3 days, pool of {POOL_SLOTS}: at most {smtp_sink.peak_connections} SMTP connections "
+              f"open at once ({smtp_sink.handler.connections} in all)")
+        assert smtp_sink.peak_connections == POOL_SLOTS  # never more; and the cap was reached
 
         notes = {r["run_id"]: af.api("GET", f"/api/v2/dags/{DAG}/dagRuns/{quote(r['run_id'], safe='')}")["note"]
                  for r in runs}
         assert sorted(n.splitlines()[0] for n in notes.values()) == [
             f"**Digest of {d:%d/%m/%Y}**: {n} sent · 0 failed · 0 deferred · {e} errors"
-            for d, n, e in zip(DAYS, (1, 3, 2), (1, 2, 1), strict=True)]
+            for d, n, e in zip(DAYS, (17, 19, 18), (5, 6, 5), strict=True)]
 
         again = dt.datetime.now(dt.UTC).isoformat()
         create_again([*create, "--reprocess-behavior", "completed"], af)

@@ -1,28 +1,49 @@
-"""Distributed smoke test: the DAG run by the CeleryExecutor, a real Redis broker and a real Celery
-worker process; the mapped delivery batches run on that worker."""
+"""Distributed runs for real: the scheduler with the CeleryExecutor, a Redis broker of the test's own,
+two Celery workers (each in its own process group, each with its own hostname), metadata in a real
+PostgreSQL (the session's embedded server, never killed here). Each day has 4 `deliver` batches.
+
+- two workers, one lost: both workers take batches; the one sending the 12th message has its whole
+  process tree SIGKILLed; the scheduler fails its task instance when the heartbeats stop, and the
+  retry completes the batch on the other worker;
+- the broker SIGKILLed mid-batch (its queue is not persistent, like a default Redis): running
+  batches finish, the queued ones whose messages died with it are requeued by the scheduler.
+
+Counted at the SMTP server: every digest arrives, at most one message per connection open at the
+crash arrives twice.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
 import socket
 import subprocess
+import threading
 import time
+import uuid
+from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
 
+import psutil
 import psycopg
 import pytest
 
 from devtools import embedded_pg
 from devtools.airflow_local import LocalAirflow, sqlalchemy_url
-from devtools.smtp_sink import free_port
-from tests.scenarios.celery_hostname import WORKER_HOSTNAME
-from tests.scenarios.test_backfill import DAYS
-from tests.world import local
+from devtools.smtp_sink import DigestKey, SmtpSink, free_port
+from tests.scenarios import airflow_policy
+from tests.scenarios.crashkit import kill_process_tree, ledger_states, outcome, seed_day
 
 pytestmark = pytest.mark.slow
 DAG = "billing_error_digest"
+WORKERS = ("billing-digest-worker-a", "billing-digest-worker-b")
+HEARTBEAT_TIMEOUT = 20  # [scheduler] task_instance_heartbeat_timeout (default 300 s)
+QUEUED_TIMEOUT = 20  # [scheduler] task_queued_timeout (default 600 s)
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
 def _redis_up(port: int) -> bool:
@@ -34,70 +55,260 @@ def _redis_up(port: int) -> bool:
         return False
 
 
+class RedisServer:
+    """A redis-server of the test's own, on a free port, without persistence (like Airflow's compose
+    Redis): a SIGKILL loses what was queued in it."""
+
+    def __init__(self, binary: str, workdir: Path):
+        self.binary, self.workdir, self.port = binary, workdir, free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen([self.binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
+                                      "--appendonly", "no", "--dir", str(self.workdir)],
+                                     stdout=subprocess.DEVNULL, start_new_session=True)
+        for _ in range(100):
+            if _redis_up(self.port):
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"redis-server did not start on port {self.port}")
+
+    def queued(self, queue: str = "default") -> int:
+        """Messages waiting in a Celery queue (a Redis list) for a worker to take them."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+            s.sendall(f"LLEN {queue}\r\n".encode())
+            return int(s.recv(64).strip().lstrip(b":"))
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        os.killpg(self.proc.pid, 9)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
 @pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    """The machine's Redis on 6379, else one started for the test; skipped loudly only if neither."""
-    if _redis_up(6379):
-        yield "redis://127.0.0.1:6379/7"
-        return
+def redis_server(tmp_path_factory) -> Iterator[RedisServer]:
     binary = shutil.which("redis-server")
     if binary is None:
-        pytest.skip("NO REDIS: nothing on 127.0.0.1:6379 and no redis-server to start: "
-                    "the CeleryExecutor smoke test did not run")
-    port = free_port()
-    proc = subprocess.Popen([binary, "--port", str(port), "--save", "", "--appendonly", "no"],
-                            stdout=subprocess.DEVNULL)
-    for _ in range(50):
-        if _redis_up(port):
-            break
-        time.sleep(0.1)
-    yield f"redis://127.0.0.1:{port}/0"
-    proc.terminate()
+        message = "NO redis-server: the CeleryExecutor tests did not run (apt-get install redis-server)"
+        if IN_CI:
+            pytest.fail(message + "; .ci/run installs it")
+        pytest.skip(message)
+    server = RedisServer(binary, tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
 
 
-def test_celery_worker_runs_the_mapped_batches(world, db_dsn, pg_server, smtp_sink, tmp_path, redis_url):
-    entities = [world.entity(f"Empresa {n}") for n in range(4)]
-    for n, entity in enumerate(entities):
-        world.user(f"Pessoa {n}", f"pessoa{n}@exemplo.com.br", [entity])
-        inv = world.invoice(entity, local(DAYS[0], 9), boleto=False, notification=False)
-        world.attempt(inv, "nfse", "failed", local(DAYS[0], 9, 5), "erro")
-    world.data_loaded_until(local(DAYS[1], 6))
-    metadata = embedded_pg.ensure_database(pg_server, "af_celery_smoke", recreate=True)
-    worker_name = f"billing-digest-worker-{os.getpid()}@localhost"
-    af = LocalAirflow(
-        tmp_path / "airflow", db_dsn, smtp_sink.port, port=free_port(), executor="CeleryExecutor",
-        metadata_dsn=metadata,
-        commands=(("api-server",), ("scheduler",), ("dag-processor",),
-                  ("celery", "worker", "--concurrency", "2", "--celery-hostname", worker_name)),
-        extra_env={
-            "AIRFLOW__CELERY__BROKER_URL": redis_url,
-            "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + sqlalchemy_url(metadata),
-            "AIRFLOW__CELERY__WORKER_LOG_SERVER_PORT": str(free_port()),
-            "AIRFLOW__LOGGING__CELERY_LOGGING_LEVEL": "INFO",  # the worker logs each task it receives
-            # several small batches, so the mapping shows on the worker
-            "BILLING_DIGEST_MIN_BATCH_SIZE": "1", "BILLING_DIGEST_MAX_BATCHES": "4",
-        },
-        # task instances run by the worker record this hostname
-        command_env={"celery": {"AIRFLOW__CORE__HOSTNAME_CALLABLE": "tests.scenarios.celery_hostname.worker_name"}})
-    with af:
-        af.cli(["dags", "reserialize"], check=False)
-        af.cli(["dags", "unpause", DAG])
-        af.cli(["dags", "trigger", DAG, "--run-id", "celery_smoke", "-c",
-                json.dumps({"digest_date": DAYS[0].isoformat()})])
-        deadline = time.monotonic() + 300
+@pytest.fixture(scope="module")
+def cluster_db(pg_server, template_db) -> Iterator[str]:
+    """The billing database of the whole module (Airflow's processes get it once, at start)."""
+    name = f"bd_celery_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
+    yield embedded_pg.with_database(pg_server, name)
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@dataclass
+class Cluster:
+    af: LocalAirflow
+    sink: SmtpSink
+    redis: RedisServer
+    metadata_dsn: str
+    billing_dsn: str
+    worker_commands: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    workers: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def ensure_workers(self) -> None:
+        """Both workers running (a test may have killed one)."""
+        for name, command in self.worker_commands.items():
+            old = self.workers[name]
+            if old.poll() is not None:
+                self.workers[name] = self.af.start_command(command)
+                self.af.procs[self.af.procs.index(old)] = self.workers[name]  # stopped with the rest
+
+    def trigger(self, run_id: str, day: dt.date) -> None:
+        self.af.cli(["dags", "trigger", DAG, "--run-id", run_id, "-c", json.dumps({"digest_date": day.isoformat()})])
+
+    def wait(self, run_id: str, timeout: float = 240) -> dict:
+        deadline = time.monotonic() + timeout
+        run = None
         while time.monotonic() < deadline:
-            run = next((r for r in af.runs(DAG) if r["run_id"] == "celery_smoke"), None)
+            run = next((r for r in self.af.runs(DAG) if r["run_id"] == run_id), None)
             if run and run["state"] in ("success", "failed"):
-                break
+                return run
             time.sleep(2)
-        assert run and run["state"] == "success", run
-        states = af.cli(["tasks", "states-for-dag-run", DAG, "celery_smoke", "-o", "json"]).stdout
-        rows = json.loads(next(line for line in states.splitlines() if line.startswith("[")))
-        delivers = [r for r in rows if r["task_id"] == "deliver"]
-        assert len(delivers) == 4 and {r["state"] for r in delivers} == {"success"}
-    with psycopg.connect(metadata) as meta:
-        hosts = meta.execute("SELECT task_id, map_index, hostname FROM task_instance WHERE run_id = 'celery_smoke' "
-                             "ORDER BY task_id, map_index").fetchall()
-    assert [(t, i) for t, i, _ in hosts if t == "deliver"] == [("deliver", i) for i in range(4)]
-    assert {h for _, _, h in hosts} == {WORKER_HOSTNAME}  # every task instance ran on the Celery worker
-    assert sorted(m.rcpt_tos[0] for m in smtp_sink.messages) == [f"pessoa{n}@exemplo.com.br" for n in range(4)]
+        raise TimeoutError(f"run {run_id} not finished after {timeout}s: {run}")
+
+    def tries(self, run_id: str) -> list[tuple[str, int, int, str | None, str | None]]:
+        """(task_id, map_index, try_number, state, hostname) of every try, earlier tries included."""
+        with psycopg.connect(self.metadata_dsn) as meta:
+            return meta.execute(
+                "SELECT task_id, map_index, try_number, state, hostname FROM task_instance WHERE run_id = %(r)s "
+                "UNION ALL SELECT task_id, map_index, try_number, state, hostname FROM task_instance_history "
+                "WHERE run_id = %(r)s ORDER BY 1, 2, 3", {"r": run_id}).fetchall()
+
+    def requeued_as_stuck(self, run_id: str) -> list[tuple[str, int]]:
+        """Task instances the scheduler put back to scheduled after `task_queued_timeout` in queued."""
+        with psycopg.connect(self.metadata_dsn) as meta:
+            return meta.execute("SELECT task_id, map_index FROM log WHERE run_id = %s "
+                                "AND event = 'stuck in queued reschedule' ORDER BY 1, 2", (run_id,)).fetchall()
+
+    def worker_of_connection(self, peer: tuple[str, int]) -> str | None:
+        """The worker whose process tree owns the client end of an SMTP connection."""
+        roots = {proc.pid: name for name, proc in self.workers.items()}
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.pid and conn.laddr and conn.laddr.port == peer[1] and conn.raddr \
+                    and conn.raddr.port == self.sink.port:
+                proc = psutil.Process(conn.pid)
+                for p in (proc, *proc.parents()):
+                    if p.pid in roots:
+                        return roots[p.pid]
+        return None
+
+    def counts(self, day: dt.date) -> Counter[DigestKey]:
+        return Counter({k: n for k, n in self.sink.counts().items() if k[0] == day.isoformat()})
+
+
+@pytest.fixture(scope="module")
+def cluster(pg_server, cluster_db, redis_server, tmp_path_factory) -> Iterator[Cluster]:
+    home = tmp_path_factory.mktemp("celery") / "airflow"
+    airflow_policy.install(home)  # retries after 2 s, not minutes
+    metadata = embedded_pg.ensure_database(pg_server, f"af_celery_{os.getpid()}", recreate=True)
+    workers = {name: ("celery", "worker", "--concurrency", "1", "--celery-hostname", f"{name}@localhost")
+               for name in WORKERS}
+    with SmtpSink(delay=0.1) as sink:
+        af = LocalAirflow(
+            home, cluster_db, sink.port, port=free_port(), executor="CeleryExecutor", metadata_dsn=metadata,
+            commands=(("api-server",), ("scheduler",), ("dag-processor",), *workers.values()),
+            extra_env={
+                "AIRFLOW__CELERY__BROKER_URL": redis_server.url,
+                "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + sqlalchemy_url(metadata),
+                "AIRFLOW__LOGGING__CELERY_LOGGING_LEVEL": "INFO",  # the workers log each task they receive
+                "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT),
+                "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
+                "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": str(QUEUED_TIMEOUT),
+                "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT_CHECK_INTERVAL": "5",
+                "BILLING_DIGEST_TEST_RETRY_SECONDS": "2",
+                # 40 digests a day -> 4 batches of 10
+                "BILLING_DIGEST_MIN_BATCH_SIZE": "5", "BILLING_DIGEST_MAX_BATCHES": "4",
+                "BILLING_DIGEST_SMTP_BACKOFF_SECONDS": "0.2",
+            },
+            command_env={
+                "celery": {"AIRFLOW__CORE__HOSTNAME_CALLABLE": "tests.scenarios.celery_hostname.worker_name"},
+                **{" ".join(command): {"BILLING_DIGEST_TEST_WORKER_HOSTNAME": name,
+                                       "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+                                       "AIRFLOW__CELERY__WORKER_LOG_SERVER_PORT": str(free_port())}
+                   for name, command in workers.items()},
+            })
+        with af:
+            af.cli(["dags", "reserialize"], check=False)
+            af.cli(["dags", "unpause", DAG])
+            procs = dict(zip(af.commands, af.procs, strict=True))
+            yield Cluster(af, sink, redis_server, metadata, cluster_db, workers,
+                          {name: procs[command] for name, command in workers.items()})
+
+
+def _report(title: str, crash: dict, result) -> None:
+    print(f"\n{title}: {crash.get('what')} after {crash.get('received_before')} messages of the day, "
+          f"{crash.get('open_connections')} SMTP connection(s) open: {result}")
+
+
+def test_broker_killed_mid_batch_the_run_completes_and_loses_nothing(cluster):
+    cluster.ensure_workers()
+    day = dt.date(2026, 11, 10)
+    with psycopg.connect(cluster.billing_dsn, autocommit=True) as conn:
+        expected = seed_day(conn, day, entities=20, users_per_entity=2, first_id=10_000)
+    crash: dict[str, object] = {}
+    seen = {"n": 0}
+
+    def restart_the_broker() -> None:
+        cluster.redis.start()  # same port, empty: the queued messages died with it
+        crash["restarted"] = True
+
+    def kill_the_broker_mid_batch_with_batches_queued_in_it(envelope) -> None:
+        seen["n"] += 1
+        if seen["n"] >= 4 and not crash and cluster.redis.queued() >= 2:  # more than one worker could take
+            crash.update(open_connections=cluster.sink.open_connections, received_before=len(cluster.counts(day)),
+                         queued_in_broker=cluster.redis.queued(), what="Redis SIGKILLed")
+            cluster.redis.kill()
+            threading.Timer(3, restart_the_broker).start()
+        return None
+
+    cluster.sink.faults.on_data = kill_the_broker_mid_batch_with_batches_queued_in_it
+    try:
+        cluster.trigger("broker_lost", day)
+        run = cluster.wait("broker_lost")
+    finally:
+        cluster.sink.faults.on_data = None
+    result = outcome(cluster.counts(day), expected)
+    _report("broker lost", crash, result)
+    requeued = cluster.requeued_as_stuck("broker_lost")
+    print(f"{crash.get('queued_in_broker')} batch(es) queued in the broker at the kill; requeued by the "
+          f"scheduler after {QUEUED_TIMEOUT} s in queued: {requeued}")
+
+    assert crash.get("restarted"), "the broker was never killed mid-batch with batches queued in it"
+    assert run["state"] == "success", run
+    # batches whose Celery messages died with the broker were put back by the scheduler
+    assert any(t == "deliver" for t, _ in requeued), requeued
+    assert result.lost == 0 and result.unexpected == 0, result
+    assert result.duplicates <= crash["open_connections"], result
+    with psycopg.connect(cluster.billing_dsn) as conn:
+        assert ledger_states(conn, day) == {"sent": len(expected)}
+
+
+def test_two_workers_take_the_batches_and_one_lost_mid_batch_loses_nothing(cluster):
+    cluster.ensure_workers()
+    day = dt.date(2026, 11, 11)
+    with psycopg.connect(cluster.billing_dsn, autocommit=True) as conn:
+        expected = seed_day(conn, day, entities=20, users_per_entity=2, first_id=20_000)
+    crash: dict[str, object] = {}
+    seen = {"n": 0}
+
+    def kill_the_worker_sending_the_nth_message(envelope) -> None:
+        seen["n"] += 1
+        if seen["n"] == 12:
+            victim = cluster.worker_of_connection(cluster.sink.handler.current_peer)
+            crash.update(victim=victim, open_connections=cluster.sink.open_connections,
+                         received_before=len(cluster.counts(day)), what=f"worker {victim} SIGKILLed")
+            if victim is not None:
+                crash["pids"] = kill_process_tree(cluster.workers[victim].pid)
+        return None
+
+    cluster.sink.faults.on_data = kill_the_worker_sending_the_nth_message
+    try:
+        cluster.trigger("two_workers_one_lost", day)
+        run = cluster.wait("two_workers_one_lost")
+    finally:
+        cluster.sink.faults.on_data = None
+    result = outcome(cluster.counts(day), expected)
+    _report("two workers, one lost", crash, result)
+    tries = cluster.tries("two_workers_one_lost")
+    print("deliver tries (map_index, try, state, host):",
+          [(i, n, s, h) for t, i, n, s, h in tries if t == "deliver"])
+
+    assert crash.get("victim") in WORKERS, crash  # a worker was killed while it held a connection
+    (survivor,) = set(WORKERS) - {crash["victim"]}
+    assert run["state"] == "success", run
+    assert {h for *_, h in tries} <= set(WORKERS)  # every task instance ran on a Celery worker
+    deliver = [(i, n, s, h) for t, i, n, s, h in tries if t == "deliver"]
+    assert {i for i, *_ in deliver} == {0, 1, 2, 3}  # 4 batches
+    assert {h for *_, h in deliver} == set(WORKERS)  # both workers took batches
+    retried = [i for i, n, *_ in deliver if n >= 2]
+    assert retried, deliver  # the killed batch was retried ...
+    final = {i: (s, h) for i, n, s, h in deliver if n == max(m for j, m, *_ in deliver if j == i)}
+    assert all(final[i] == ("success", survivor) for i in retried)  # ... and completed on the other worker
+    assert result.lost == 0 and result.unexpected == 0, result
+    assert result.duplicates <= crash["open_connections"], result
+    with psycopg.connect(cluster.billing_dsn) as conn:
+        assert ledger_states(conn, day) == {"sent": len(expected)}

@@ -1,8 +1,11 @@
-"""A worker killed with SIGKILL in the middle of a batch loses nothing and duplicates nothing."""
+"""A worker killed with SIGKILL in the middle of a batch loses nothing, and sends again at most the
+message in flight: first the bare delivery in a killed process (the exact ledger states), then the
+whole DAG under real Airflow (`airflow dags test` in a process tree that is SIGKILLed, then rerun)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import signal
 import subprocess
@@ -11,6 +14,7 @@ import textwrap
 import threading
 import time
 
+import pytest
 from conftest import ROOT
 
 from billing_digest import build, extract
@@ -19,7 +23,11 @@ from billing_digest.render import Renderer
 from billing_digest.settings import Settings
 from billing_digest.smtp import SmtpSettings
 from billing_digest.window import window_for_date
-from tests.world import local
+from devtools import embedded_pg
+from devtools.smtp_sink import SmtpSink
+from devtools.smtp_sink import airflow_connection as smtp_conn
+from tests.scenarios.crashkit import kill_process_tree, ledger_states, outcome, seed_day
+from tests.world import SP, local
 
 DAY = dt.date(2026, 11, 27)
 WINDOW = window_for_date(DAY)
@@ -73,3 +81,49 @@ def test_sigkill_mid_batch_then_rerun_sends_exactly_the_rest(world, conn, db_dsn
     recipients = [m.rcpt_tos[0] for m in smtp_sink.messages]
     assert sorted(recipients) == [f"pessoa{n}@empresa{n}.com.br" for n in range(6)]
     assert dict(conn.execute("SELECT state, count(*) FROM digest.deliveries GROUP BY 1").fetchall()) == {"sent": 6}
+
+
+RUN_AFTER = dt.datetime(2026, 11, 28, 6, 30, tzinfo=SP)
+CRASH_AT = 12  # the n-th message of the day: inside the first of two batches of 20
+
+
+@pytest.mark.slow  # starts `airflow dags test` processes
+def test_airflow_worker_killed_mid_batch_then_rerun_nothing_lost_at_most_the_message_in_flight_twice(
+        airflow_db, conn, db_dsn, tmp_path):
+    expected = seed_day(conn, DAY, entities=20, users_per_entity=2)  # 40 digests, 2 batches
+    env = {**os.environ,
+           "PYTHONPATH": f"{ROOT / 'plugins'}{os.pathsep}{ROOT}",
+           "AIRFLOW_CONN_BILLING_DB": json.dumps(embedded_pg.airflow_connection(db_dsn)),
+           "BILLING_DIGEST_MAX_BATCHES": "2", "BILLING_DIGEST_MIN_BATCH_SIZE": "10"}
+    command = [sys.executable, "-m", "airflow", "dags", "test", "billing_error_digest", RUN_AFTER.isoformat()]
+    crash: dict[str, object] = {}
+    worker: subprocess.Popen[bytes] | None = None
+
+    def kill_the_worker_at_the_nth_message(envelope) -> None:
+        if sink.handler.data_count == CRASH_AT and worker is not None:
+            crash["open_connections"] = sink.open_connections
+            crash["received_before"] = len(sink.messages)
+            crash["pids"] = kill_process_tree(worker.pid)  # every process of the run, SIGKILL
+        return None  # the server accepts the message: its sender is already dead
+
+    with SmtpSink(delay=0.02) as sink:
+        sink.faults.on_data = kill_the_worker_at_the_nth_message
+        env["AIRFLOW_CONN_BILLING_SMTP"] = json.dumps(smtp_conn(sink.port))
+        with (tmp_path / "killed-run.log").open("wb") as log:
+            worker = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            worker.wait(240)
+        assert crash, "the worker was never killed mid-batch: see killed-run.log"
+        # Every mark committed before the kill survived it; the message in flight is not marked.
+        assert ledger_states(conn, DAY) == {"sent": CRASH_AT - 1, "pending": len(expected) - CRASH_AT + 1}
+
+        with (tmp_path / "rerun.log").open("wb") as log:  # the rerun (a cleared task, or its retry)
+            subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT, timeout=240, check=True)
+        counts = sink.counts()
+
+    result = outcome(counts, expected)
+    print(f"\nworker SIGKILLed ({len(crash['pids'])} processes) after {crash['received_before']} of "
+          f"{len(expected)} messages, {crash['open_connections']} SMTP connection(s) open: {result}")
+    assert result.lost == 0 and result.unexpected == 0, result
+    assert crash["open_connections"] == 1
+    assert result.duplicates <= crash["open_connections"], result
+    assert ledger_states(conn, DAY) == {"sent": len(expected)}
