@@ -45,7 +45,7 @@ def run_one(name: str, scale: str, args: argparse.Namespace) -> dict[str, Any]:
         return render_bench.run(dsn, scale)
     if name == "send":
         from bench import send_bench
-        return send_bench.run(dsn, scale, rounds=args.repeat)
+        return send_bench.run(dsn, scale, rounds=args.repeat, smtp_reply_delay_ms=args.smtp_delay_ms)
     if name == "fanout":
         from bench import fanout_bench
         upto = common.SCALES[: common.SCALES.index(scale) + 1] if scale in common.SCALES else (scale,)
@@ -89,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default=",".join(DEFAULT),
                         help=f"comma-separated, of: {', '.join(ALL)}, or 'all' (default: {','.join(DEFAULT)})")
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (extract, send)")
+    parser.add_argument("--smtp-delay-ms", type=float, default=0.0,
+                        help="send: the sink delays each reply this much (a server a round trip away); default 0")
     parser.add_argument("--naive-digests", type=int, default=1000, help="digests of the side-by-side run")
     parser.add_argument("--no-naive", action="store_true", help="skip the naive DAG (the slowest part)")
     parser.add_argument("--tag", default="", help="suffix of the results files (e.g. 'baseline' for a run of "

@@ -55,7 +55,7 @@ def _pipeline(dsn: str, port: int, day: dt.date, batches: list[int]) -> tuple[fl
         return time.perf_counter() - started, outcomes, connections
 
 
-def run(dsn: str, scale: str, rounds: int = 3) -> dict[str, Any]:
+def run(dsn: str, scale: str, rounds: int = 3, smtp_reply_delay_ms: float = 0.0) -> dict[str, Any]:
     day = window().digest_date
     with psycopg.connect(dsn, autocommit=True) as conn:
         payloads, digests = dg.load(conn, day)
@@ -69,7 +69,7 @@ def run(dsn: str, scale: str, rounds: int = 3) -> dict[str, Any]:
     messages = [(d.recipient.email, renderer.message(payloads[d.entity_id], d.recipient, NOW)[1]) for d in digests]
     n = len(messages)
     raw_rates, pipe_rates, runs = [], [], []
-    with FastSink() as sink:
+    with FastSink(reply_delay_ms=smtp_reply_delay_ms) as sink:
         for r in range(rounds):
             sink.reset()
             raw_s = _raw(sink.port, renderer.sender_addr, messages)
@@ -87,7 +87,10 @@ def run(dsn: str, scale: str, rounds: int = 3) -> dict[str, Any]:
             log(f"send {scale} round {r + 1}: raw {n / raw_s:,.0f}/s, pipeline {sent / pipe_s:,.0f}/s "
                 f"({dict(outcomes)})")
     raw_med, pipe_med = statistics.median(raw_rates), statistics.median(pipe_rates)
+    with psycopg.connect(dsn) as conn:
+        sync = conn.execute("SELECT current_setting('synchronous_commit')").fetchone()[0]
     return {"messages": n, "batches": len(batches), "avg_message_bytes": round(sum(len(m) for _, m in messages) / n),
+            "smtp_reply_delay_ms": smtp_reply_delay_ms, "synchronous_commit": sync,
             "rounds": runs, "raw_msgs_per_s_median": round(raw_med), "pipeline_msgs_per_s_median": round(pipe_med),
-            "ratio_of_medians": round(pipe_med / raw_med, 3), "target_ratio": 0.8,
-            "target_met": pipe_med / raw_med >= 0.8}
+            "ratio_of_medians": round(pipe_med / raw_med, 3), "target_ratio": 0.85,
+            "target_met": pipe_med / raw_med >= 0.85}

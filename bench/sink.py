@@ -27,7 +27,9 @@ class _Discard:
         return "250 OK"
 
 
-def _fast_smtp_class() -> type:
+def _fast_smtp_class(reply_delay: float = 0.0) -> type:
+    import asyncio
+
     from aiosmtpd.smtp import SMTP
 
     class FastDataSMTP(SMTP):
@@ -52,13 +54,19 @@ def _fast_smtp_class() -> type:
             self._set_post_data_state()
             await self.push(status)
 
+        async def push(self, status: Any) -> None:
+            # A server some way off: each reply arrives reply_delay later (a network round trip).
+            if reply_delay:
+                await asyncio.sleep(reply_delay)
+            await super().push(status)
+
     return FastDataSMTP
 
 
-def _serve(port: int, count: Any, first: Any, last: Any, nbytes: Any, ready: Any) -> None:
+def _serve(port: int, count: Any, first: Any, last: Any, nbytes: Any, ready: Any, reply_delay: float = 0.0) -> None:
     from aiosmtpd.controller import Controller
 
-    smtp_class = _fast_smtp_class()
+    smtp_class = _fast_smtp_class(reply_delay)
 
     class FastController(Controller):
         def factory(self) -> Any:
@@ -78,7 +86,8 @@ def _serve(port: int, count: Any, first: Any, last: Any, nbytes: Any, ready: Any
 class FastSink:
     """``with FastSink() as sink:`` -> ``sink.port``, ``sink.count``, ``sink.first``/``sink.last`` (epoch s)."""
 
-    def __init__(self, port: int | None = None):
+    def __init__(self, port: int | None = None, reply_delay_ms: float = 0.0):
+        """``reply_delay_ms``: each SMTP reply is delayed this much, as a server a round trip away would be."""
         self.port = port or free_port()
         ctx = mp.get_context("spawn")
         # Unsynchronised values: only the sink process writes them (one asyncio thread).
@@ -89,7 +98,7 @@ class FastSink:
         self._ready = ctx.Event()
         self._proc = ctx.Process(target=_serve, daemon=True, name="bench-smtp-sink",
                                  args=(self.port, self._count, self._first, self._last, self._nbytes,
-                                       self._ready))
+                                       self._ready, reply_delay_ms / 1000))
 
     @property
     def count(self) -> int:

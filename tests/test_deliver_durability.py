@@ -111,3 +111,31 @@ def test_rows_held_too_long_fail_the_batch_and_its_retry_sends_them(conn, db_dsn
         assert ledger_states(conn, DAY) == {"sent": 3, "pending": 1}
     deliver_batch(conn, SmtpSettings(port=smtp_sink.port), Renderer(SETTINGS), DAY, 0, DeliveryOptions())
     assert smtp_sink.counts() == {key: 1 for key in expected}
+
+
+def test_no_message_is_accepted_before_the_previous_one_is_recorded(conn, db_dsn, smtp_sink):
+    """The 'sent' mark of message N commits while message N+1 travels, but N+1's end of data waits for
+    it: a crash can leave at most one accepted message unrecorded. Here N's mark is blocked (another
+    session holds its row): N+1 must not be accepted until the mark goes through."""
+    seed_day(conn, DAY, entities=3)
+    extract.stage_errors(conn, window_for_date(DAY))
+    build.build_and_stage(conn, window_for_date(DAY), SETTINGS)
+    first_id = conn.execute("SELECT min(id) FROM digest.deliveries WHERE state = 'pending'").fetchone()[0]
+    blocker = psycopg.connect(db_dsn)
+    blocker.execute("SELECT 1 FROM digest.deliveries WHERE id = %s FOR UPDATE", (first_id,))  # the mark waits
+    done = threading.Event()
+    with psycopg.connect(db_dsn, autocommit=True) as session:
+        worker = threading.Thread(target=lambda: (deliver_batch(
+            session, SmtpSettings(port=smtp_sink.port, timeout=10), Renderer(SETTINGS), DAY, 0, DeliveryOptions()),
+            done.set()))
+        worker.start()
+        deadline = dt.datetime.now() + dt.timedelta(seconds=10)
+        while len(smtp_sink.messages) < 1 and dt.datetime.now() < deadline:
+            threading.Event().wait(0.05)
+        threading.Event().wait(1.0)  # time enough for message 2 to be accepted, were it not gated
+        accepted_while_blocked = len(smtp_sink.messages)
+        blocker.rollback()
+        blocker.close()
+        worker.join(30)
+    assert accepted_while_blocked == 1
+    assert done.is_set() and ledger_states(conn, DAY) == {"sent": len(smtp_sink.messages)}

@@ -26,6 +26,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import psycopg
@@ -140,6 +141,51 @@ def _chunks(rows: list[tuple[int, int]], size: int) -> Iterator[list[int]]:
         yield chunk
 
 
+class LedgerWriter:
+    """The batch's ledger writes, in order, in a thread of their own: a message's 'sent' mark commits
+    while the next message travels to the SMTP server, and :meth:`wait` (called just before that next
+    message's end-of-data mark, the moment the server may accept it) makes sure it has. So at most one
+    message, the one in flight, is ever accepted but not yet recorded, and the fsync of each mark
+    costs no time of its own. The first failed write stops every later one and is raised by
+    :meth:`wait`."""
+
+    def __init__(self, name: str):
+        self._jobs: queue.Queue[Callable[[], None] | None] = queue.Queue()
+        self._done = threading.Condition()
+        self._submitted = self._finished = 0
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._loop, daemon=True, name=name)
+        self._thread.start()
+
+    def submit(self, write: Callable[[], None]) -> None:
+        with self._done:
+            self._submitted += 1
+        self._jobs.put(write)
+
+    def _loop(self) -> None:
+        while (write := self._jobs.get()) is not None:
+            try:
+                if self.error is None:
+                    write()
+            except BaseException as exc:  # raised to the batch by wait()
+                self.error = exc
+            with self._done:
+                self._finished += 1
+                self._done.notify_all()
+
+    def wait(self) -> None:
+        """Until every write submitted so far is committed; raises the first that failed."""
+        with self._done:
+            target = self._submitted
+            self._done.wait_for(lambda: self._finished >= target)
+        if self.error is not None:
+            raise self.error
+
+    def close(self) -> None:
+        self._jobs.put(None)
+        self._thread.join()
+
+
 class BatchSender:
     """Sends one batch; construct, then :meth:`run`.
 
@@ -147,10 +193,11 @@ class BatchSender:
 
     - this one locks and reads the ledger rows chunk by chunk, decides who may receive, and
       renders the messages (at most ``lookahead`` ahead of the SMTP connection);
-    - the sender thread sends them in order over one SMTP connection and records each outcome
-      at once, in its own commit, before it starts the next message: a row is 'sent' only after
-      the server's 250, and a worker killed at any point leaves at most the message in flight
-      unrecorded, never an older one. It then releases each chunk's locks.
+    - the sender thread sends them in order over one SMTP connection; each outcome is written by
+      the :class:`LedgerWriter` thread, in order, in its own commit: a row is 'sent' only after the
+      server's 250, and the next message's end of data waits for that commit, so a worker killed at
+      any point leaves at most the message in flight unrecorded, never an older one. Each chunk's
+      locks are released after its last outcome is committed.
     """
 
     def __init__(self, conn: psycopg.Connection, smtp: SmtpSettings, renderer: Renderer,
@@ -166,6 +213,7 @@ class BatchSender:
         self._envelope_from = renderer.sender_addr
         self._outcomes_lock = threading.Lock()
         self._to_sender: queue.Queue[Job | None] | None = None
+        self._ledger: LedgerWriter  # the sender thread's (set when it starts)
         self._stop = threading.Event()  # a thread gave up: nothing more is prepared or sent
         self._error: BaseException | None = None
         self._stopped_early = False
@@ -331,27 +379,38 @@ class BatchSender:
     # -- sender thread: SMTP and the ledger, in order ---------------------------------------------
     def _sender_loop(self, client: SmtpClient) -> None:
         assert self._to_sender is not None
-        while (job := self._to_sender.get()) is not None:
-            if isinstance(job, Send) and self._stop.is_set():
-                continue  # not sent, not marked: the row stays as it was (pending or deferred)
-            try:
-                if isinstance(job, Send):
-                    self._send(client, job)
-                else:
-                    self._record(job)
-            except BaseException as exc:  # handed to run(), which raises it
-                self._fail(exc)
+        ledger = LedgerWriter(f"billing-digest-ledger-{self.batch}")
+        self._ledger = ledger
+        try:
+            while (job := self._to_sender.get()) is not None:
+                if isinstance(job, Send) and self._stop.is_set():
+                    continue  # not sent, not marked: the row stays as it was (pending or deferred)
+                try:
+                    if ledger.error is not None:
+                        raise ledger.error
+                    if isinstance(job, Send):
+                        self._send(client, job)
+                    else:
+                        ledger.submit(partial(self._record, job))
+                except BaseException as exc:  # handed to run(), which raises it
+                    self._fail(exc)
+            ledger.wait()  # the last outcomes are committed before the batch reports
+        except BaseException as exc:
+            self._fail(exc)
+        finally:
+            ledger.close()
 
     def _send(self, client: SmtpClient, job: Send) -> None:
         row, attempts = job.row, 0
         while True:
             attempts += 1
             try:
-                client.send(self._envelope_from, job.envelope_to, job.message)
+                # The server may accept this message only once every earlier outcome is committed.
+                client.send(self._envelope_from, job.envelope_to, job.message, before_accept=self._ledger.wait)
             except PermanentError as exc:
                 log.warning("entity=%s user=%s refused permanently: %s", row["entity_id"], row["user_id"], exc)
                 self._consecutive_deferred = 0
-                self._record(Mark(row, "failed", str(exc)[:500], attempts))
+                self._ledger.submit(partial(self._record, Mark(row, "failed", str(exc)[:500], attempts)))
                 return
             except TransientError as exc:
                 if attempts < self.options.attempts:
@@ -361,15 +420,15 @@ class BatchSender:
                     self.sleep(delay)
                     continue
                 self._consecutive_deferred += 1
-                self._record(Mark(row, "deferred", str(exc)[:500], attempts))
+                self._ledger.submit(partial(self._record, Mark(row, "deferred", str(exc)[:500], attempts)))
                 if self._consecutive_deferred >= self.options.max_consecutive_deferred:
                     self._stopped_early = True  # the server is struggling: leave the rest for the retry
                     self._stop.set()
                 return
             break
         self._consecutive_deferred = 0
-        # Recorded before the next message starts: in its own commit, right after the 250.
-        self._mark_sent(job, attempts)
+        # Committed right after the 250, while the next message travels; before that one's end of data.
+        self._ledger.submit(partial(self._mark_sent, job, attempts))
 
     def _mark_sent(self, job: Send, attempts: int) -> None:
         if self.options.redirect_to:

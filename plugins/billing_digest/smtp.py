@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import re
 import smtplib
+import socket
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -62,7 +64,16 @@ def _quote_address(address: str) -> str:
     return f"<{address}>" if _PLAIN_ADDRESS.fullmatch(address) else smtplib.quoteaddr(address)
 
 
-def _transaction(smtp: smtplib.SMTP, envelope_from: str, envelope_to: str, message: bytes) -> None:
+class _BeforeAcceptFailed(Exception):
+    """Carries the exception of a ``before_accept`` callback through the SMTP error handling."""
+
+    def __init__(self, original: BaseException):
+        super().__init__(original)
+        self.original = original
+
+
+def _transaction(smtp: smtplib.SMTP, envelope_from: str, envelope_to: str, message: bytes,
+                 before_accept: Callable[[], None] | None = None) -> None:
     """One message to one recipient: what ``smtplib.SMTP.sendmail`` does (same commands, same
     errors raised on the same replies), with dot-stuffing by ``bytes.replace`` instead of a regular
     expression over the whole message, and plain addresses not re-parsed: these two were most of
@@ -92,7 +103,17 @@ def _transaction(smtp: smtplib.SMTP, envelope_from: str, envelope_to: str, messa
         data = b"." + data
     if not data.endswith(b"\r\n"):
         data += b"\r\n"
-    smtp.send(data + b".\r\n")
+    if before_accept is None:
+        smtp.send(data + b".\r\n")
+    else:
+        # Everything but the end of data: the server cannot accept the message before the callback
+        # returns (if it raises, the caller drops the connection and the server discards the data).
+        smtp.send(data)
+        try:
+            before_accept()
+        except BaseException as exc:
+            raise _BeforeAcceptFailed(exc) from exc
+        smtp.send(b".\r\n")
     code, resp = smtp.getreply()
     if code != 250:
         if code == 421:
@@ -135,6 +156,10 @@ class SmtpClient:
         except (OSError, smtplib.SMTPException, ssl.SSLError) as exc:
             raise SmtpUnavailable(f"cannot connect to SMTP server {s.describe()}: "
                                   f"{type(exc).__name__}: {exc}") from None
+        # The end-of-data mark goes in a write of its own (see _transaction): without TCP_NODELAY, Nagle's
+        # algorithm would hold it until the server acknowledged the data (its delayed ACK: ~40 ms a message).
+        if smtp.sock is not None:
+            smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._smtp = smtp
         self.connections += 1
 
@@ -152,17 +177,23 @@ class SmtpClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def send(self, envelope_from: str, envelope_to: str, message: bytes) -> None:
+    def send(self, envelope_from: str, envelope_to: str, message: bytes,
+             before_accept: Callable[[], None] | None = None) -> None:
         """Returns when the server accepted the message; raises a classified SmtpError otherwise.
 
         ``message`` must have CRLF line ends (as ``mime.build`` and ``email.policy.SMTP`` write them):
-        unlike ``smtplib.sendmail`` it is not rewritten."""
+        unlike ``smtplib.sendmail`` it is not rewritten. ``before_accept`` runs after the message's data
+        and before its end-of-data mark, the moment the server may accept it; if it raises, the
+        connection is dropped (the server discards the message) and its exception propagates."""
         if self._smtp is None:
             self.connect()
         assert self._smtp is not None
         smtp = self._smtp
         try:
-            _transaction(smtp, envelope_from, envelope_to, message)
+            _transaction(smtp, envelope_from, envelope_to, message, before_accept)
+        except _BeforeAcceptFailed as exc:
+            self._drop()  # the end-of-data mark was never sent: the server discards the message
+            raise exc.original from None
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = exc.recipients.get(envelope_to, (550, b"recipient refused"))
             raise _classify(code, f"{code} {text.decode('utf-8', 'replace')}") from None
