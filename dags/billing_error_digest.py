@@ -21,9 +21,11 @@ stages payloads and the delivery ledger `digest.deliveries`) → `plan_batches` 
 (mapped over at most `max_batches` batches; one SMTP connection per batch) → `summarize`
 (counts by outcome and reason: XCom, log, metrics, and this run's note in the UI).
 
-**Exactly once.** The ledger row of (day, company, user) becomes `sent` only after the SMTP
-server accepted the message, and a sent row is never sent again: retries, re-runs and
-backfills are safe. Use the `resend` parameter to send a day again on purpose.
+**Once per digest.** The ledger row of (day, company, user) becomes `sent` only after the SMTP
+server accepted the message, durably, before the next message can be accepted: retries, re-runs
+and backfills never send a sent row again, and a crash of any part repeats at most the message in
+flight on each SMTP connection (same Message-ID). Use the `resend` parameter to send a day again
+on purpose. `deliver` runs in the pool `billing_smtp`: its slots cap the SMTP connections.
 
 **Held days.** A day the data cannot support is never mailed: the failing task says why (and
 `alert_email` is told). A volume anomaly that is real (an outage) is sent with the parameter
@@ -40,7 +42,7 @@ after it was queued (07:15 for the 06:30 run; env `BILLING_DIGEST_LATE_ALERT_AFT
 freshness, coverage and volume guards ... (see README).
 
 **Backfill.** A run's logical date is its window's start (D 06:30), so digest days 1 to 7 are
-`airflow backfill create --dag-id billing_error_digest --from-date 2026-11-01 --to-date 2026-11-08`
+`airflow backfill create --dag-id billing_error_digest --from-date 2026-11-01 --to-date 2026-11-08 --max-active-runs 3`
 (the DAG must be unpaused). Days already sent send nothing; `--reprocess-behavior completed`
 re-runs completed days, still sending nothing twice. Days the attempt history does not cover
 are held, not mailed. Or from the UI: Trigger → Backfill.
