@@ -427,9 +427,10 @@ def test_expected_deliveries(conn: psycopg.Connection[Any], counts: dict[str, in
 
 
 def test_scales() -> None:
-    assert set(datagen.SCALES) == {"XS", "S", "M", "L", "XL"}
+    assert set(datagen.SCALES) == {"XS", "S", "M", "L", "XL", "XL60"}
     assert datagen.SCALES["XL"] == dataclasses.replace(datagen.SCALES["L"], outage_share=0.10)
-    assert all(s.outage_share == 0 for name, s in datagen.SCALES.items() if name != "XL")
+    assert datagen.SCALES["XL60"] == dataclasses.replace(datagen.SCALES["L"], outage_share=0.60)
+    assert all(s.outage_share == 0 for name, s in datagen.SCALES.items() if not name.startswith("XL"))
     big = datagen.SCALES["L"]
     assert (big.entities, round(big.entities * big.users_per_entity), big.history_invoices) == (
         100_000,
