@@ -106,6 +106,13 @@ def outcome(counts: Counter[DigestKey], expected: set[DigestKey]) -> Outcome:
                    received=sum(counts.values()))
 
 
+def assert_one_message_window(result: Outcome, open_connections: int) -> None:
+    """The promise after a crash: nothing lost, nothing unexpected, and at most one copy per SMTP
+    connection that was open at the crash (the message in flight)."""
+    assert result.lost == 0 and result.unexpected == 0, result
+    assert result.duplicates <= open_connections, result
+
+
 def ledger_states(conn: psycopg.Connection, day: dt.date) -> dict[str, int]:
     return dict(conn.execute("SELECT state, count(*) FROM digest.deliveries WHERE digest_date = %s GROUP BY 1",
                              (day,)).fetchall())
