@@ -11,8 +11,9 @@ import psycopg
 import pytest
 
 from billing_digest import build, extract
-from billing_digest.deliver import DeliveryIncomplete, DeliveryOptions, LedgerUnavailable, deliver_batch, make_durable
+from billing_digest.deliver import DeliveryIncomplete, DeliveryOptions, deliver_batch
 from billing_digest.ledger import LOCK_KEY
+from billing_digest.ledger_writer import LedgerUnavailable
 from billing_digest.render import Renderer
 from billing_digest.settings import Settings
 from billing_digest.smtp import SmtpSettings
@@ -21,18 +22,6 @@ from tests.scenarios.crashkit import ledger_states, outcome, seed_day
 
 DAY = dt.date(2026, 11, 27)
 SETTINGS = Settings(unsubscribe_secret="test")
-
-
-def test_the_ledger_session_never_commits_asynchronously(conn, db_dsn):
-    dbname = conn.info.dbname
-    conn.execute(f'ALTER DATABASE "{dbname}" SET synchronous_commit = off')  # a server/database default
-    with psycopg.connect(db_dsn, autocommit=True) as session:
-        assert session.execute("SHOW synchronous_commit").fetchone() == ("off",)
-        make_durable(session)
-        assert session.execute("SHOW synchronous_commit").fetchone() == ("on",)
-        session.execute("SET synchronous_commit = remote_apply")  # stronger: kept
-        make_durable(session)
-        assert session.execute("SHOW synchronous_commit").fetchone() == ("remote_apply",)
 
 
 def test_a_batch_on_a_database_that_defaults_to_async_commit_still_commits_each_mark(conn, db_dsn, smtp_sink):
