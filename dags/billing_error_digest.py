@@ -142,28 +142,25 @@ def billing_error_digest() -> None:
         from airflow.sdk import PokeReturnValue
 
         from billing_digest import airflow_glue, freshness
-        from billing_digest.window import resolve_window
+        from billing_digest.handoffs import RunWindow
+        from billing_digest.window import run_window
 
-        ctx = get_current_context()
-        requested = ctx["params"].get("digest_date")
-        window = resolve_window(ctx.get("data_interval_start"), ctx.get("data_interval_end"),
-                                pendulum.now("UTC"), dt.date.fromisoformat(requested) if requested else None)
+        window = run_window(get_current_context(), pendulum.now("UTC"))
         settings = airflow_glue.settings()  # the first task: fails the run at once on an unsafe secret
         with airflow_glue.billing_db() as conn:
             state = freshness.measure(conn, window, dt.timedelta(hours=settings.freshness_tolerance_hours),
                                       settings.freshness_query)
         logging.getLogger("billing_digest").info("%s: %s", "arrived" if state.arrived else "waiting",
                                                  state.describe(window))
-        return PokeReturnValue(is_done=state.arrived, xcom_value={
-            "window_start": window.start.isoformat(), "window_end": window.end.isoformat()})
+        return PokeReturnValue(is_done=state.arrived, xcom_value=RunWindow(window.start, window.end).to_xcom())
 
     @task
     def extract_errors(window: dict) -> dict:
         from billing_digest import airflow_glue, extract
-        from billing_digest.window import Window
+        from billing_digest.handoffs import RunWindow
 
         with airflow_glue.billing_db() as conn:
-            return extract.stage_errors(conn, Window.from_iso(window["window_start"], window["window_end"])).to_xcom()
+            return extract.stage_errors(conn, RunWindow.from_xcom(window).window).to_xcom()
 
     @task(retries=0)  # a held day does not fix itself by retrying: fail at once, loudly
     def check_quality(staged: dict) -> dict:

@@ -3,7 +3,7 @@
 import datetime as dt
 import json
 
-from billing_digest.handoffs import BatchPlan, BatchReport, BuiltDay, StagedDay
+from billing_digest.handoffs import BatchPlan, BatchReport, BuiltDay, RunWindow, StagedDay
 from billing_digest.quality import QualityReport
 from billing_digest.summary import RunSummary
 from billing_digest.window import window_for_date
@@ -14,6 +14,7 @@ DAY = dt.date(2026, 11, 27)
 def test_every_handoff_round_trips_through_json():
     w = window_for_date(DAY)
     values = [
+        RunWindow(w.start, w.end),
         StagedDay(DAY, w.start, w.end, 3, 1),
         QualityReport(4, 0, 1, ("x",)),
         BuiltDay(DAY, 4, {"nfse": 4, "boleto": 0, "notification": 0}, 2, 0, 3, {"missing_amount": 1}),

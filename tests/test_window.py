@@ -1,7 +1,7 @@
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from billing_digest.window import last_closed_window, resolve_window, window_for_date
+from billing_digest.window import last_closed_window, resolve_window, run_window, window_for_date
 
 SP = ZoneInfo("America/Sao_Paulo")
 UTC = dt.UTC
@@ -39,3 +39,13 @@ def test_explicit_digest_date_wins():
     w = resolve_window(None, None, now=dt.datetime(2026, 11, 29, tzinfo=UTC), digest_date=dt.date(2026, 11, 2))
     assert w.digest_date == dt.date(2026, 11, 2)
 
+
+
+def test_a_run_s_window_comes_from_its_context():
+    now = dt.datetime(2026, 11, 29, 12, tzinfo=UTC)
+    start, end = window_for_date(dt.date(2026, 11, 20)).start, window_for_date(dt.date(2026, 11, 20)).end
+    assert run_window({"params": {"digest_date": "2026-11-02"}, "data_interval_start": start,
+                       "data_interval_end": end}, now).digest_date == dt.date(2026, 11, 2)
+    assert run_window({"params": {}, "data_interval_start": start, "data_interval_end": end}, now).digest_date == \
+        dt.date(2026, 11, 20)
+    assert run_window({}, now).digest_date == dt.date(2026, 11, 28)

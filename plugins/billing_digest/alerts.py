@@ -16,11 +16,11 @@ from email.utils import format_datetime, make_msgid
 from typing import Any
 
 from billing_digest import airflow_glue, metrics, run_note
-from billing_digest.smtp import SmtpClient, SmtpError
-from billing_digest.window import resolve_window
+from billing_digest.smtp import SmtpClient, SmtpError, SmtpSettings
+from billing_digest.window import run_window
 
 log = logging.getLogger(__name__)
-DAG_ID = "billing_error_digest"
+DAG_ID = "billing_error_digest"  # when the context does not name the DAG
 HELD_BY = {"DataQualityError": "held by the data checks", "AirflowSensorTimeout": "the billing data did not arrive"}
 
 
@@ -36,14 +36,16 @@ def _message(sender: str, to: str, subject: str, body: str) -> EmailMessage:
 
 def digest_date_of(context: Mapping[str, Any]) -> dt.date | None:
     """The day the failed run reports (as its tasks resolve it), if the context says."""
-    params = context.get("params") or {}
     try:
-        requested = params.get("digest_date")
-        window = resolve_window(context.get("data_interval_start"), context.get("data_interval_end"),
-                                dt.datetime.now(dt.UTC), dt.date.fromisoformat(requested) if requested else None)
+        return run_window(context, dt.datetime.now(dt.UTC)).digest_date
     except (TypeError, ValueError, AttributeError):
         return None
-    return window.digest_date
+
+
+def dag_id_of(context: Mapping[str, Any]) -> str:
+    run = context.get("dag_run")
+    dag_id = run.get("dag_id") if isinstance(run, Mapping) else getattr(run, "dag_id", None)
+    return dag_id or getattr(context.get("task_instance") or context.get("ti"), "dag_id", None) or DAG_ID
 
 
 def held_reason(exception: BaseException | None) -> str | None:
@@ -58,19 +60,20 @@ def failure_message(sender: str, to: str, context: Mapping[str, Any]) -> EmailMe
     ti = context.get("task_instance") or context.get("ti")
     dag_run = context.get("dag_run")
     run_id = getattr(dag_run, "run_id", context.get("run_id", "?"))
+    dag_id = dag_id_of(context)
     task_id = getattr(ti, "task_id", "?")
     exception = context.get("exception") or context.get("reason")
     day = digest_date_of(context)
     held = held_reason(exception if isinstance(exception, BaseException) else None)
     if held:
         why = HELD_BY[type(exception).__name__]
-        return _message(sender, to, f"[{DAG_ID}] digest of {day or '?'} HELD, nothing sent: {why}",
+        return _message(sender, to, f"[{dag_id}] digest of {day or '?'} HELD, nothing sent: {why}",
                         f"The digest of {day or '?'} was held before anything was sent (run {run_id}, "
                         f"task {task_id}).\n\n{held}\n\n"
                         "Nothing was e-mailed to customers' billing staff for that day. Once the cause is fixed, run\n"
                         "the day again (clear the run, or trigger with the parameter digest_date).\n")
-    return _message(sender, to, f"[{DAG_ID}] run {run_id} failed in task {task_id}",
-                    f"DAG {DAG_ID}, run {run_id}, task {task_id} failed.\n\n"
+    return _message(sender, to, f"[{dag_id}] run {run_id} failed in task {task_id}",
+                    f"DAG {dag_id}, run {run_id}, task {task_id} failed.\n\n"
                     f"Error: {type(exception).__name__}: {exception}\n\n"
                     "Digests already accepted by the SMTP server are recorded as sent and will not be sent again;\n"
                     "clear the failed task (or re-run the day) once the cause is fixed.\n")
@@ -78,8 +81,9 @@ def failure_message(sender: str, to: str, context: Mapping[str, Any]) -> EmailMe
 
 def late_message(sender: str, to: str, dag_run: Mapping[str, Any], deadline_time: Any) -> EmailMessage:
     run_id = dag_run.get("dag_run_id") or dag_run.get("run_id") or "?"
-    return _message(sender, to, f"[{DAG_ID}] run {run_id} is late: not finished by {deadline_time}",
-                    f"The run {run_id} of {DAG_ID} (state: {dag_run.get('state', '?')}, queued at "
+    dag_id = dag_run.get("dag_id") or DAG_ID
+    return _message(sender, to, f"[{dag_id}] run {run_id} is late: not finished by {deadline_time}",
+                    f"The run {run_id} of {dag_id} (state: {dag_run.get('state', '?')}, queued at "
                     f"{dag_run.get('queued_at', '?')}, started at {dag_run.get('start_date', '?')}) had not "
                     f"finished by its deadline, {deadline_time}.\n\n"
                     "Billing staff may not have their digest yet. Look at the run in the Airflow UI: a sensor still\n"
@@ -93,8 +97,8 @@ def wire_bytes(msg: EmailMessage) -> bytes:
     return msg.as_bytes(policy=SMTP)
 
 
-def _send(msg: EmailMessage) -> None:
-    with SmtpClient(airflow_glue.smtp_settings()) as client:
+def _send(msg: EmailMessage, smtp: SmtpSettings) -> None:
+    with SmtpClient(smtp) as client:
         client.send(msg["From"].addresses[0].addr_spec, str(msg["To"]), wire_bytes(msg))
 
 
@@ -107,12 +111,12 @@ def notify_failure(context: Mapping[str, Any]) -> None:
             ti = context.get("task_instance") or context.get("ti")
             airflow_glue.emit(metrics.held())
             note = run_note.held_note(digest_date_of(context), getattr(ti, "task_id", "?"), held)
-            airflow_glue.publish_run_note(DAG_ID, str(context.get("run_id", "")), note)
+            airflow_glue.publish_run_note(dag_id_of(context), str(context.get("run_id", "")), note)
         settings = airflow_glue.settings(check=False)  # also when the run failed on the secret
         if not settings.alert_email:
             log.warning("run failed; no alert_email configured, nobody is e-mailed")
             return
-        _send(failure_message(settings.sender, settings.alert_email, context))
+        _send(failure_message(settings.sender, settings.alert_email, context), airflow_glue.smtp_settings())
         log.info("failure alert sent to the data team")
     except (SmtpError, ValueError, OSError) as exc:  # an alert must never hide the original failure
         log.error("could not send the failure alert: %s", exc)
@@ -130,11 +134,5 @@ async def run_is_late(context: Mapping[str, Any] | None = None, **_: Any) -> Non
         log.warning("run %s is late; no alert_email configured, nobody is e-mailed", dag_run.get("dag_run_id"))
         return
     smtp = airflow_glue.smtp_settings()
-    msg = late_message(settings.sender, settings.alert_email, dag_run, deadline)
-
-    def send() -> None:
-        with SmtpClient(smtp) as client:
-            client.send(msg["From"].addresses[0].addr_spec, settings.alert_email, wire_bytes(msg))
-
-    await asyncio.to_thread(send)
+    await asyncio.to_thread(_send, late_message(settings.sender, settings.alert_email, dag_run, deadline), smtp)
     log.info("late-run alert sent to the data team for run %s", dag_run.get("dag_run_id"))

@@ -57,6 +57,18 @@ class Handoff:
 
 
 @dataclasses.dataclass(frozen=True)
+class RunWindow(Handoff):
+    """``wait_for_billing_data`` -> ``extract_errors``: the window the run reports, its data arrived."""
+
+    window_start: dt.datetime
+    window_end: dt.datetime
+
+    @property
+    def window(self) -> Window:
+        return Window(self.window_start, self.window_end)
+
+
+@dataclasses.dataclass(frozen=True)
 class StagedDay(Handoff):
     """``extract_errors`` -> the checks and ``build_digests``: the window and what was staged."""
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo
 
 TIMEZONE = "America/Sao_Paulo"
@@ -21,10 +23,6 @@ class Window:
     def digest_date(self) -> dt.date:
         """The local date the window starts on: the day whose errors the digest lists."""
         return self.start.astimezone(ZoneInfo(TIMEZONE)).date()
-
-    @classmethod
-    def from_iso(cls, start: str, end: str) -> Window:
-        return cls(dt.datetime.fromisoformat(start), dt.datetime.fromisoformat(end))
 
     def as_params(self) -> dict[str, object]:
         return {"window_start": self.start, "window_end": self.end, "digest_date": self.digest_date}
@@ -63,3 +61,11 @@ def resolve_window(
             return Window(data_interval_start, data_interval_end)
         return last_closed_window(data_interval_end)
     return last_closed_window(now)
+
+
+def run_window(context: Mapping[str, Any], now: dt.datetime) -> Window:
+    """The window an Airflow run reports, from its context: the ``digest_date`` parameter, else its
+    data interval, else the last window closed at ``now`` (what every task and alert of a run uses)."""
+    requested = (context.get("params") or {}).get("digest_date")
+    return resolve_window(context.get("data_interval_start"), context.get("data_interval_end"), now,
+                          dt.date.fromisoformat(requested) if requested else None)
