@@ -224,6 +224,13 @@ def _report(title: str, crash: dict, result) -> None:
           f"{crash.get('open_connections')} SMTP connection(s) open: {result}")
 
 
+def a_day_of_batches(cluster, day: dt.date, first_id: int) -> set:
+    """Both workers up, and a day of 40 digests in several batches; returns the digests it must deliver."""
+    cluster.ensure_workers()
+    with psycopg.connect(cluster.billing_dsn, autocommit=True) as conn:
+        return seed_day(conn, day, entities=20, users_per_entity=2, first_id=first_id)
+
+
 def run_with_fault(cluster, name: str, day: dt.date, expected: set, fault, label: str, crash: dict):
     """Trigger the day's run with ``fault`` on each message the sink receives; returns (run, outcome)."""
     cluster.sink.faults.on_data = fault
@@ -238,10 +245,8 @@ def run_with_fault(cluster, name: str, day: dt.date, expected: set, fault, label
 
 
 def test_broker_killed_mid_batch_the_run_completes_and_loses_nothing(cluster):
-    cluster.ensure_workers()
     day = dt.date(2026, 11, 10)
-    with psycopg.connect(cluster.billing_dsn, autocommit=True) as conn:
-        expected = seed_day(conn, day, entities=20, users_per_entity=2, first_id=10_000)
+    expected = a_day_of_batches(cluster, day, first_id=10_000)
     crash: dict[str, object] = {}
     seen = {"n": 0}
 
@@ -274,10 +279,8 @@ def test_broker_killed_mid_batch_the_run_completes_and_loses_nothing(cluster):
 
 
 def test_two_workers_take_the_batches_and_one_lost_mid_batch_loses_nothing(cluster):
-    cluster.ensure_workers()
     day = dt.date(2026, 11, 11)
-    with psycopg.connect(cluster.billing_dsn, autocommit=True) as conn:
-        expected = seed_day(conn, day, entities=20, users_per_entity=2, first_id=20_000)
+    expected = a_day_of_batches(cluster, day, first_id=20_000)
     crash: dict[str, object] = {}
     seen = {"n": 0}
 
