@@ -12,7 +12,7 @@ from bench.common import window
 from billing_digest import build as build_step
 from billing_digest import extract, sql
 from billing_digest import plan as plan_step
-from billing_digest.render import Recipient
+from billing_digest.mail.render import Recipient
 from billing_digest.settings import Settings
 
 

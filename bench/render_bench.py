@@ -20,7 +20,7 @@ import psycopg
 
 from bench import digests as dg
 from bench.common import log, window
-from billing_digest.render import Recipient, Renderer
+from billing_digest.mail.render import Recipient, Renderer
 from billing_digest.settings import Settings
 
 NOW = dt.datetime(2026, 11, 28, 9, 30, tzinfo=dt.UTC)

@@ -21,10 +21,10 @@ import psycopg
 from bench import digests as dg
 from bench.common import log, window
 from bench.sink import FastSink
-from billing_digest.deliver import DeliveryOptions, deliver_batch
-from billing_digest.render import Renderer
+from billing_digest.delivery.deliver import DeliveryOptions, deliver_batch
+from billing_digest.delivery.smtp import SmtpSettings
+from billing_digest.mail.render import Renderer
 from billing_digest.settings import Settings
-from billing_digest.smtp import SmtpSettings
 
 NOW = dt.datetime(2026, 11, 28, 9, 30, tzinfo=dt.UTC)
 

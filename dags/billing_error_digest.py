@@ -93,7 +93,7 @@ DIGEST_PARAMS = {
 
 
 def _failure_alert(context: dict) -> None:
-    from billing_digest.alerts import notify_failure
+    from billing_digest.airflow_glue.alerts import notify_failure
 
     notify_failure(context)
 
@@ -106,7 +106,8 @@ def _late_run_alert() -> list[DeadlineAlert]:
         return []
     return [DeadlineAlert(reference=DeadlineReference.DAGRUN_QUEUED_AT,
                           interval=dt.timedelta(minutes=LATE_ALERT_AFTER_MINUTES),
-                          callback=AsyncCallback("billing_digest.late_alert.run_is_late"), name="late run")]
+                          callback=AsyncCallback("billing_digest.airflow_glue.late_alert.run_is_late"),
+                          name="late run")]
 
 
 @dag(
@@ -141,13 +142,14 @@ def billing_error_digest() -> None:
 
         from airflow.sdk import PokeReturnValue
 
-        from billing_digest import airflow_glue, freshness
+        from billing_digest import freshness
+        from billing_digest.airflow_glue import glue
         from billing_digest.handoffs import RunWindow
         from billing_digest.window import run_window
 
         window = run_window(get_current_context(), pendulum.now("UTC"))
-        settings = airflow_glue.settings()  # the first task: fails the run at once on an unsafe secret
-        with airflow_glue.billing_db() as conn:
+        settings = glue.settings()  # the first task: fails the run at once on an unsafe secret
+        with glue.billing_db() as conn:
             state = freshness.measure(conn, window, dt.timedelta(hours=settings.freshness_tolerance_hours),
                                       settings.freshness_query)
         logging.getLogger("billing_digest").info("%s: %s", "arrived" if state.arrived else "waiting",
@@ -156,81 +158,86 @@ def billing_error_digest() -> None:
 
     @task
     def extract_errors(window: dict) -> dict:
-        from billing_digest import airflow_glue, extract
+        from billing_digest import extract
+        from billing_digest.airflow_glue import glue
         from billing_digest.handoffs import RunWindow
 
-        with airflow_glue.billing_db() as conn:
+        with glue.billing_db() as conn:
             return extract.stage_errors(conn, RunWindow.from_xcom(window).window).to_xcom()
 
     @task(retries=0)  # a held day does not fix itself by retrying: fail at once, loudly
     def check_quality(staged: dict) -> dict:
-        from billing_digest import airflow_glue, quality
+        from billing_digest import quality
+        from billing_digest.airflow_glue import glue
         from billing_digest.handoffs import StagedDay
 
         day = StagedDay.from_xcom(staged)
         accept = bool(get_current_context()["params"].get("accept_anomaly"))
-        with airflow_glue.billing_db() as conn:
-            return quality.check_day(conn, day.window, airflow_glue.settings(), accept_anomaly=accept).to_xcom()
+        with glue.billing_db() as conn:
+            return quality.check_day(conn, day.window, glue.settings(), accept_anomaly=accept).to_xcom()
 
     @task
     def build_digests(staged: dict, _checked: dict) -> dict:
-        from billing_digest import airflow_glue, build
+        from billing_digest import build
+        from billing_digest.airflow_glue import glue
         from billing_digest.handoffs import StagedDay
 
         day = StagedDay.from_xcom(staged)
-        with airflow_glue.billing_db() as conn:
-            return build.build_and_stage(conn, day.window, airflow_glue.settings()).to_xcom()
+        with glue.billing_db() as conn:
+            return build.build_and_stage(conn, day.window, glue.settings()).to_xcom()
 
     @task
     def plan_batches(built: dict) -> list[dict]:
-        from billing_digest import airflow_glue, plan
+        from billing_digest import plan
+        from billing_digest.airflow_glue import glue
         from billing_digest.handoffs import BuiltDay
 
         params = get_current_context()["params"]
         day = BuiltDay.from_xcom(built)
-        with airflow_glue.billing_db() as conn:
+        with glue.billing_db() as conn:
             batches = plan.plan_batches(conn, day.digest_date, resend=bool(params["resend"]),
                                         redirect=bool(params["redirect_to"]), entity_ids=params["entity_ids"] or None)
         return [b.to_xcom() for b in batches]
 
     @task(map_index_template="{{ batch_label }}", retries=5, pool=SMTP_POOL)
     def deliver(batch: dict) -> dict:
-        from billing_digest import airflow_glue
-        from billing_digest.deliver import DeliveryOptions, deliver_batch
+        from billing_digest.airflow_glue import glue
+        from billing_digest.delivery.deliver import DeliveryOptions, deliver_batch
         from billing_digest.handoffs import BatchPlan
-        from billing_digest.render import Renderer
+        from billing_digest.mail.render import Renderer
 
         plan = BatchPlan.from_xcom(batch)
         ctx = get_current_context()
         ctx["batch_label"] = plan.label  # type: ignore[typeddict-unknown-key]
         params = ctx["params"]
-        settings = airflow_glue.settings()
+        settings = glue.settings()
         options = DeliveryOptions(
             run_id=ctx["run_id"], dry_run=bool(params["dry_run"]), redirect_to=params["redirect_to"] or None,
             resend=bool(params["resend"]), entity_ids=tuple(params["entity_ids"] or ()) or None,
             attempts=settings.smtp_attempts, backoff_seconds=settings.smtp_backoff_seconds)
-        with airflow_glue.billing_db() as conn:
-            return deliver_batch(conn, airflow_glue.smtp_settings(), Renderer(settings),
+        with glue.billing_db() as conn:
+            return deliver_batch(conn, glue.smtp_settings(), Renderer(settings),
                                  plan.digest_date, plan.batch, options).to_xcom()
 
     @task(trigger_rule="none_failed", map_index_template="{{ run_label }}")
     def summarize(built: dict, checked: dict, reports: list[dict] | None) -> dict:
         import logging
 
-        from billing_digest import airflow_glue, metrics, run_note, summary
+        from billing_digest import summary
+        from billing_digest.airflow_glue import glue, metrics, run_note
         from billing_digest.handoffs import BatchReport, BuiltDay
         from billing_digest.quality import DayCheck
 
         ctx = get_current_context()
         # One slice request: iterating the lazy sequence would probe past its end (a logged 404).
         batch_reports = [BatchReport.from_xcom(r) for r in (reports[:] if reports else [])]
-        with airflow_glue.billing_db() as conn:
+        with glue.billing_db() as conn:
             result = summary.summarize(conn, BuiltDay.from_xcom(built), batch_reports, ctx["run_id"],
                                        DayCheck.from_xcom(checked).accepted_anomaly)
             summary.save(conn, result)
         logging.getLogger("billing_digest").info("run summary\n%s", summary.format_table(result))
-        airflow_glue.emit(metrics.of_run(result.this_run, result.errors_by_topic, batch_reports))
-        airflow_glue.publish_run_note(ctx["dag"].dag_id, ctx["run_id"], run_note.note(result))
+        glue.emit(metrics.of_run(result.this_run, result.errors_by_topic, batch_reports))
+        glue.publish_run_note(ctx["dag"].dag_id, ctx["run_id"], run_note.note(result))
         ctx["run_label"] = run_note.label(result)  # type: ignore[typeddict-unknown-key]
         return result.to_xcom()
 

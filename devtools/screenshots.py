@@ -34,7 +34,7 @@ NOW = dt.datetime(2026, 11, 28, 9, 30, tzinfo=dt.UTC)
 
 def render_sample(payload: dict[str, Any] | None = None) -> str:
     """The HTML part of the sample digest, exactly as the recipient's mail client gets it."""
-    from billing_digest.render import Recipient, Renderer
+    from billing_digest.mail.render import Recipient, Renderer
     from billing_digest.settings import Settings
 
     renderer = Renderer(Settings(unsubscribe_secret="screenshots"))

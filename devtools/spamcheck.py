@@ -6,7 +6,7 @@
 SpamAssassin is Debian's (``apt-get install spamassassin``; .ci/run installs it). Local rules only
 (``--test-mode --local``: no DNS blocklists, no network), Bayes off (there is no training data
 here), and an empty preferences file in a temporary home, so the machine's ~/.spamassassin is
-neither read nor written. tests/test_spam.py keeps the worst digest at or below
+neither read nor written. tests/mail/test_spam.py keeps the worst digest at or below
 :data:`MAX_SCORE`.
 """
 

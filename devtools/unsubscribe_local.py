@@ -13,9 +13,9 @@ import shlex
 
 import psycopg
 
-from billing_digest.render import Renderer
+from billing_digest.mail.render import Renderer
 from billing_digest.settings import Settings, UnsafeSettings
-from billing_digest.unsubscribe_server import build, serve
+from billing_digest.unsubscribe.server import build, serve
 from devtools.airflow_env import billing_dsn, demo_settings_env, unsubscribe_port
 
 

@@ -22,8 +22,8 @@ import psycopg
 
 from billing_digest import NOTIFICATION_KIND, sql
 from billing_digest.settings import Settings
-from billing_digest.unsubscribe import make_token
-from billing_digest.unsubscribe_app import PREFIX, create_app
+from billing_digest.unsubscribe.app import PREFIX, create_app
+from billing_digest.unsubscribe.tokens import make_token
 from devtools.asgi_server import ServedApp
 from devtools.screenshots import CHROMIUM, WIDTHS, browser, chromium_available, png_size
 

@@ -7,8 +7,8 @@ import email
 import email.policy
 from decimal import Decimal
 
+from billing_digest.mail.render import Renderer
 from billing_digest.payload import CauseDigest, EntityDigest, ErrorItem
-from billing_digest.render import Renderer
 from billing_digest.settings import Settings
 
 NOW = dt.datetime(2026, 11, 28, 9, 30, tzinfo=dt.UTC)

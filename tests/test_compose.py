@@ -196,12 +196,12 @@ def test_nothing_starts_without_an_unsubscribe_secret():
 
 
 def test_the_unsubscribe_service_serves_the_links_the_workers_sign(config):
-    from billing_digest.unsubscribe_server import PATH, PREFIX
+    from billing_digest.unsubscribe.server import PATH, PREFIX
 
     service = config["services"]["billing-unsubscribe"]
     env, worker = env_of(service), env_of(config["services"]["airflow-worker"])
     command = service["command"] if isinstance(service["command"], list) else service["command"].split()
-    assert command == ["python", "-m", "billing_digest.unsubscribe_server"]
+    assert command == ["python", "-m", "billing_digest.unsubscribe.server"]
     assert service["image"] == config["services"]["airflow-worker"]["image"]
     # The workers sign the links with the secret the service verifies them with, and link to it.
     assert env["BILLING_DIGEST_UNSUBSCRIBE_SECRET"] == worker["BILLING_DIGEST_UNSUBSCRIBE_SECRET"] == SECRET

@@ -63,7 +63,7 @@ def test_late_run_alert_is_a_deadline_on_the_queued_time(monkeypatch):
     [alert] = dag.deadline
     assert alert.interval == dt.timedelta(minutes=45)
     assert alert.reference == DeadlineReference.DAGRUN_QUEUED_AT
-    assert alert.callback.path == "billing_digest.late_alert.run_is_late"
+    assert alert.callback.path == "billing_digest.airflow_glue.late_alert.run_is_late"
     monkeypatch.setenv("BILLING_DIGEST_LATE_ALERT_AFTER_MINUTES", "0")
     assert not DagBag(dag_folder=str(ROOT / "dags")).dags["billing_error_digest"].deadline
 

@@ -18,10 +18,10 @@ from fastapi.testclient import TestClient
 from markupsafe import escape
 
 from billing_digest import build, extract, plan
-from billing_digest.deliver import DeliveryOptions, deliver_batch
-from billing_digest.render import Renderer
+from billing_digest.delivery.deliver import DeliveryOptions, deliver_batch
+from billing_digest.delivery.smtp import SmtpSettings
+from billing_digest.mail.render import Renderer
 from billing_digest.settings import Settings
-from billing_digest.smtp import SmtpSettings
 from billing_digest.window import window_for_date
 from devtools import embedded_pg
 from tests.world import local
@@ -247,7 +247,7 @@ def test_airflow_loads_the_plugin_with_its_app_and_nav_entry():
 def test_importing_the_plugin_is_light(tmp_path):
     """Every Airflow process imports plugins; only the api-server should pay for the page."""
     code = ("import sys, digest_preview_plugin; "
-            "heavy = [m for m in ('digest_preview.app', 'billing_digest.render', 'fastapi', "
+            "heavy = [m for m in ('digest_preview.app', 'billing_digest.mail.render', 'fastapi', "
             "'airflow.api_fastapi.core_api.security') if m in sys.modules]; print(heavy); assert not heavy")
     run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                          env={"PYTHONPATH": f"{ROOT / 'plugins'}:{ROOT}", "PATH": "/usr/bin:/bin",

@@ -1,6 +1,7 @@
 """Topics and steps: every step the digest reports has a topic, and the e-mail a pt-BR label for it."""
 
-from billing_digest import render, topics
+from billing_digest import topics
+from billing_digest.mail import render
 
 
 def test_every_reported_step_has_one_topic_in_the_emails_order():

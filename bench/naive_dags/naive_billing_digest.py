@@ -29,11 +29,11 @@ def naive_billing_digest() -> None:
     def list_emails() -> list[dict]:
         import datetime as dt
 
-        from billing_digest import airflow_glue
-        from billing_digest.render import Recipient, Renderer
+        from billing_digest.airflow_glue import glue
+        from billing_digest.mail.render import Recipient, Renderer
 
         params = get_current_context()["params"]
-        with airflow_glue.billing_db() as conn:
+        with glue.billing_db() as conn:
             rows = conn.execute(
                 "SELECT d.user_id, d.recipient_name, d.email, e.payload FROM digest.deliveries d"
                 " JOIN digest.entity_digests e USING (digest_date, entity_id)"
@@ -42,7 +42,7 @@ def naive_billing_digest() -> None:
                 " ORDER BY d.entity_id, d.user_id",
                 (dt.date.fromisoformat(params["digest_date"]), params["entity_ids"], params["entity_ids"]),
             ).fetchall()
-        renderer = Renderer(airflow_glue.settings())
+        renderer = Renderer(glue.settings())
         now = dt.datetime.now(dt.UTC)
         emails = []
         for user_id, name, email, payload in rows:

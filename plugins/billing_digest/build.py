@@ -16,8 +16,8 @@ import pandas as pd
 import psycopg
 
 from billing_digest import NOTIFICATION_KIND, sql, transform
+from billing_digest.delivery.ledger import SENDABLE_STATES
 from billing_digest.handoffs import BuiltDay
-from billing_digest.ledger import SENDABLE_STATES
 from billing_digest.payload import EntityDigest
 from billing_digest.settings import Settings
 from billing_digest.window import Window

@@ -7,8 +7,8 @@ import datetime as dt
 import psycopg
 
 from billing_digest import sql
+from billing_digest.delivery.ledger import sendable_states
 from billing_digest.handoffs import BatchPlan
-from billing_digest.ledger import sendable_states
 
 LABEL_NAME_CHARS = 28
 

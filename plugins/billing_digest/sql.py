@@ -8,7 +8,7 @@ from pathlib import Path
 
 import psycopg
 
-from billing_digest.ledger import LOCK_KEY, SCHEMA_LOCK
+from billing_digest.delivery.ledger import LOCK_KEY, SCHEMA_LOCK
 
 
 def include_dir() -> Path:

@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from billing_digest import causes
-from billing_digest.addresses import EMAIL_RE
+from billing_digest.mail.addresses import EMAIL_RE
 from billing_digest.payload import CauseDigest, EntityDigest, ErrorItem, TopicDigest
 from billing_digest.topics import (
     FAILED_STATUSES,

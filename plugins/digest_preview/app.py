@@ -8,7 +8,7 @@ Routes (all behind :func:`require_access`):
   sandboxed ``<iframe srcdoc>`` and the text part.
 - ``GET /message.eml``: that e-mail as the whole MIME message.
 
-The e-mail is rendered by ``billing_digest.render.Renderer`` from the payload the run stored,
+The e-mail is rendered by ``billing_digest.mail.render.Renderer`` from the payload the run stored,
 for the recipient the ledger names, at the time it was sent (``sent_at``), so the bodies are
 the ones the recipient got (the unsubscribe link's expiry is derived from the send time).
 A recipient not sent yet is previewed as of now.
@@ -35,9 +35,9 @@ from fastapi.responses import HTMLResponse, Response
 from psycopg.rows import dict_row
 
 from billing_digest import sql
-from billing_digest.ledger import STATES
+from billing_digest.delivery.ledger import STATES
+from billing_digest.mail.render import Recipient, Renderer
 from billing_digest.payload import EntityDigest
-from billing_digest.render import Recipient, Renderer
 from billing_digest.settings import Settings
 from digest_preview import DAG_ID, URL_PREFIX
 
@@ -49,7 +49,7 @@ TEMPLATES = Path(__file__).parent / "templates"
 # -- dependencies (overridable in tests) ----------------------------------------------------
 def billing_conn() -> Iterator[psycopg.Connection]:
     """A connection to the billing database (Airflow connection ``billing_db``), read-only."""
-    from billing_digest.airflow_glue import billing_db
+    from billing_digest.airflow_glue.glue import billing_db
 
     conn = billing_db()
     try:
@@ -67,7 +67,7 @@ def digest_settings() -> Settings:
     the message that says which setting to set (not a bare 500)."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from billing_digest.airflow_glue import settings
+    from billing_digest.airflow_glue.glue import settings
 
     try:
         return settings()

@@ -10,10 +10,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from billing_digest import build, extract, plan
-from billing_digest.deliver import DeliveryOptions, deliver_batch
-from billing_digest.render import Renderer
+from billing_digest.delivery.deliver import DeliveryOptions, deliver_batch
+from billing_digest.delivery.smtp import SmtpSettings
+from billing_digest.mail.render import Renderer
 from billing_digest.settings import Settings
-from billing_digest.smtp import SmtpSettings
 from billing_digest.window import window_for_date
 from tests.world import World, local
 

@@ -18,10 +18,10 @@ import pytest
 from conftest import ROOT
 
 from billing_digest import build, extract
-from billing_digest.deliver import DeliveryOptions, deliver_batch
-from billing_digest.render import Renderer
+from billing_digest.delivery.deliver import DeliveryOptions, deliver_batch
+from billing_digest.delivery.smtp import SmtpSettings
+from billing_digest.mail.render import Renderer
 from billing_digest.settings import Settings
-from billing_digest.smtp import SmtpSettings
 from billing_digest.window import window_for_date
 from devtools import embedded_pg
 from devtools.smtp_sink import SmtpSink
@@ -34,10 +34,10 @@ WINDOW = window_for_date(DAY)
 
 WORKER = textwrap.dedent("""
     import datetime as dt, sys, psycopg
-    from billing_digest.deliver import DeliveryOptions, deliver_batch
-    from billing_digest.render import Renderer
+    from billing_digest.delivery.deliver import DeliveryOptions, deliver_batch
+    from billing_digest.mail.render import Renderer
     from billing_digest.settings import Settings
-    from billing_digest.smtp import SmtpSettings
+    from billing_digest.delivery.smtp import SmtpSettings
     with psycopg.connect(sys.argv[1]) as conn:
         deliver_batch(conn, SmtpSettings(port=int(sys.argv[2])), Renderer(Settings()),
                       dt.date(2026, 11, 27), 0, DeliveryOptions(run_id="killed", chunk_size=2))

@@ -15,7 +15,7 @@ import pytest
 
 from billing_digest import NOTIFICATION_KIND, summary
 from billing_digest.settings import Settings
-from billing_digest.unsubscribe_app import PREFIX, create_app
+from billing_digest.unsubscribe.app import PREFIX, create_app
 from devtools.asgi_server import ServedApp
 from tests.tls import make_cert
 from tests.world import local

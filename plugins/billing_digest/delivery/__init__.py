@@ -1,0 +1,1 @@
+"""Delivery: SMTP, the ledger, who may receive at send time."""

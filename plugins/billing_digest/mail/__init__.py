@@ -1,0 +1,1 @@
+"""E-mail: what a recipient reads, rendered, formatted and encoded (no I/O)."""

@@ -1,0 +1,283 @@
+"""Render a company's digest for one recipient: the subject, the text and HTML bodies, the message.
+
+Everything the recipient reads is pt-BR (:mod:`billing_digest.mail.formatting`). Recipients of one
+company read the same topics: they are formatted, rendered and quoted-printable encoded once per
+company (:meth:`Renderer.entity_view`); a recipient's own parts (first name, unsubscribe link)
+are rendered around them. Headers are :mod:`billing_digest.mail.headers`' business, the MIME
+skeleton :mod:`billing_digest.mail.mime`'s.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any, NamedTuple
+from urllib.parse import quote_plus, urlencode
+
+from markupsafe import Markup
+
+from billing_digest import NOTIFICATION_KIND, causes
+from billing_digest.mail import headers, mime, templates
+from billing_digest.mail.formatting import cnpj_br, date_br, first_name, money
+from billing_digest.payload import CauseDigest, EntityDigest, ErrorItem
+from billing_digest.settings import Settings
+from billing_digest.sql import include_dir
+from billing_digest.unsubscribe.tokens import link as unsubscribe_link
+from billing_digest.unsubscribe.tokens import make_token
+
+# Tags every link so the product can tell a click from the digest from other traffic.
+LINK_TAG = urlencode({"utm_source": "resumo-erros-faturamento", "utm_medium": "email"})
+BILLING_TYPES = {"automatic": "Faturamento automático", "manual": "Faturamento manual"}
+PROBLEMS = {
+    ("nfse", "failed"): "Falha na emissão da NFS-e",
+    ("nfse", "rejected"): "NFS-e rejeitada",
+    ("nfse", "missing"): "NFS-e não emitida",
+    ("boleto", "failed"): "Falha na emissão do boleto",
+    ("boleto", "rejected"): "Boleto recusado pelo banco",
+    ("boleto", "missing"): "Boleto não emitido",
+    ("charge_email", "failed"): "Falha no envio do e-mail de cobrança",
+    ("charge_email", "rejected"): "E-mail de cobrança rejeitado",
+    ("charge_email", "missing"): "Cliente não notificado da cobrança",
+    ("overdue_email", "failed"): "Falha no envio do aviso de inadimplência",
+    ("overdue_email", "rejected"): "Aviso de inadimplência rejeitado",
+}
+# Where the company's topics go in a recipient's message; the templates put the topics on a
+# line of their own, so the separately QP-encoded pieces join exactly.
+_SPLIT = "\n@@billing-digest-topics@@\n"
+# Characters urlencode leaves as they are: most values (ids, dates, codes) need no quoting at all.
+_UNQUOTED = re.compile(r"[A-Za-z0-9_.~-]*")
+
+
+def _query(params: dict[str, str]) -> str:
+    """``urlencode(params)``, without its cost for values that need no quoting (a block has a link)."""
+    return "&".join(f"{k}={v if _UNQUOTED.fullmatch(v) else quote_plus(v)}" for k, v in params.items())
+
+
+class EntityView(NamedTuple):
+    id: int
+    name: str
+    cnpj: str | None
+
+
+class ItemView(NamedTuple):
+    """One invoice: a card of its own (a cause that hit one invoice) or a row of a cause's block."""
+
+    customer: str
+    number: str                 # labelled: "Nº FAT-2026-004512"
+    amount: str
+    billing_type: str           # "Faturamento automático" / "Faturamento manual"; "" when unknown
+    billed: str                 # "faturado em 04/11/2026" when not the digest's day; "" when it is
+    detail: str | None          # in a block: what this invoice's message adds (e.g. the bounced address)
+    url: str
+
+
+class CauseView(NamedTuple):
+    single: bool                # one invoice: rendered as a card, as before blocks existed
+    problem: str                # "Falha na emissão do boleto"; a card's says its attempts
+    message: str
+    code: str | None            # None when the message already says it: each code once
+    count: int
+    amount: str                 # the invoices' total, and how many have no amount
+    entries: list[ItemView]
+    more: int
+    list_url: str
+
+
+class TopicView(NamedTuple):
+    """Attribute access (not dict keys): Jinja's ``topic.title`` is then one ``getattr``."""
+
+    title: str
+    total: int
+    causes: list[CauseView]
+    other_causes: int
+    other_errors: int
+    list_url: str
+
+
+@dataclass(frozen=True)
+class Recipient:
+    user_id: int
+    name: str
+    email: str
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str
+
+
+def cause_label(step: str, kind: str, status: str | None) -> str:
+    """What went wrong, in a few words, e.g. "NFS-e rejeitada"."""
+    outcome = kind if kind == "missing" else status or "failed"
+    return PROBLEMS.get((step, outcome), "Erro")
+
+
+def problem_label(item: ErrorItem) -> str:
+    """A card's problem, with its attempts, e.g. "NFS-e rejeitada (3 tentativas)"."""
+    label = cause_label(item["step"], item["kind"], item.get("status"))
+    return label + (f" ({item['attempts']} tentativas)" if item.get("attempts", 0) > 1 else "")
+
+
+def billed_label(billing_date: str | None, digest_date: str) -> str:
+    """Why an older invoice is in today's digest: when it was billed, if not on the digest's day."""
+    if billing_date == digest_date:
+        return ""
+    return f"faturado em {date_br(billing_date)}" if billing_date else "data de faturamento não informada"
+
+
+def total_label(cause: CauseDigest) -> str:
+    """"R$ 34.567,89", "R$ 1.200,00 (2 sem valor informado)", or "valor não informado"."""
+    if cause["amount_total"] is None:
+        return "valor não informado"
+    missing = cause["amounts_missing"]
+    return money(cause["amount_total"]) + (f" ({missing} sem valor informado)" if missing else "")
+
+
+class Renderer:
+    """Templates compiled once; :meth:`message` builds one e-mail per (recipient, company digest)."""
+
+    def __init__(self, settings: Settings, templates_dir: Path | None = None, cache_size: int = 256):
+        self.settings = settings
+        self.base_url = settings.base_url.rstrip("/")
+        self.sender = headers.Sender.parse(settings.sender)
+        self.templates = templates.load(Path(templates_dir or include_dir() / "templates"))
+        self._views: dict[int, tuple[EntityDigest, dict[str, Any]]] = {}
+        self._cache_size = cache_size
+        self._date_for: dt.datetime | None = None
+        self._date_header = ""
+
+    @property
+    def sender_addr(self) -> str:
+        return self.sender.address
+
+    # -- links -------------------------------------------------------------------------
+    def url(self, path: str, **params: str) -> str:
+        query = f"{_query(params)}&{LINK_TAG}" if params else LINK_TAG
+        return f"{self.base_url}{path}{'&' if '?' in path else '?'}{query}"
+
+    def preferences_url(self) -> str:
+        return f"{self.base_url}/meu-perfil/notificacoes"
+
+    def unsubscribe_url(self, user_id: int, now: dt.datetime) -> str:
+        expires = int(now.timestamp()) + self.settings.unsubscribe_ttl_days * 86400
+        # Round the expiry to the day so every message of a day carries the same link.
+        expires -= expires % 86400
+        token = make_token(self.settings.unsubscribe_secret, user_id, NOTIFICATION_KIND, expires)
+        return unsubscribe_link(self.settings, token)  # the unsubscribe_url setting, or base_url's
+
+    # -- the company's part, shared by its recipients -------------------------------------
+    def entity_view(self, payload: EntityDigest) -> dict[str, Any]:
+        """Everything recipients of one company share, formatted, rendered and encoded once."""
+        # Keyed by the payload object itself (kept alive in the cache): recipients of a company
+        # share one payload object, and a changed payload is a new object, never a stale hit.
+        cached = self._views.get(id(payload))
+        if cached is not None and cached[0] is payload:
+            return cached[1]
+        view = self._format(payload)
+        view["subject"] = mime.clean_header(self.templates.subject.render(view))
+        view["subject_header"] = mime.encode_header(view["subject"])
+        view["topics_html"] = self.templates.topics_html.render(view)
+        view["topics_text"] = self.templates.topics_text.render(view)
+        view["topics_html_qp"] = mime.qp(view["topics_html"])
+        view["topics_text_qp"] = mime.qp(view["topics_text"])
+        if len(self._views) >= self._cache_size:
+            self._views.pop(next(iter(self._views)))
+        self._views[id(payload)] = (payload, view)
+        return view
+
+    def _item(self, item: ErrorItem, digest_date: str) -> ItemView:
+        return ItemView(
+            customer=item["customer"], number=f"Nº {item['number']}", amount=money(item["amount"]),
+            billing_type=BILLING_TYPES.get(item.get("billing_type") or "", ""),
+            billed=billed_label(item["billing_date"], digest_date), detail=item.get("detail"),
+            url=self.url(item["path"]),
+        )
+
+    def _format(self, payload: EntityDigest) -> dict[str, Any]:
+        entity = payload["entity"]
+        day = payload["digest_date"]
+        topics = []
+        for topic in payload["topics"]:
+            list_params = {"entidade": str(entity["id"]), "data": day, "erro": topic["code"]}
+            cause_views = []
+            for cause in topic["causes"]:
+                single = cause["count"] == 1 and len(cause["invoices"]) == 1
+                code = cause["code"]
+                cause_views.append(CauseView(
+                    single=single,
+                    problem=(problem_label(cause["invoices"][0]) if single
+                             else cause_label(cause["step"], cause["kind"], cause["status"])),
+                    message=cause["message"],
+                    code=None if causes.code_in_message(code, cause["message"]) else code,
+                    count=cause["count"], amount=total_label(cause),
+                    entries=[self._item(item, day) for item in cause["invoices"]], more=cause["more"],
+                    # The product's list, filtered to the topic, the step and (when there is one) the code.
+                    list_url=self.url("/faturamento/faturamentos", **list_params, etapa=cause["step"],
+                                      **({"codigo": code} if code else {})),
+                ))
+            topics.append(TopicView(
+                title=topic["title"], total=topic["total"], causes=cause_views,
+                other_causes=topic["other_causes"], other_errors=topic["other_errors"],
+                list_url=self.url("/faturamento/faturamentos", **list_params),
+            ))
+        return {
+            "entity": EntityView(entity["id"], entity["name"], cnpj_br(entity.get("cnpj"))),
+            "date": date_br(day), "total": payload["total"], "topics": topics,
+            "causes": sum(len(t["causes"]) + t["other_causes"] for t in payload["topics"]),
+            "support_email": self.settings.support_email,
+            "preferences_url": self.preferences_url(),
+        }
+
+    # -- a recipient's message ----------------------------------------------------------
+    def _context(self, view: dict[str, Any], first: str, unsubscribe_url: str) -> dict[str, Any]:
+        return {**view, "first_name": first, "unsubscribe_url": unsubscribe_url}
+
+    def render(self, payload: EntityDigest, recipient: Recipient, now: dt.datetime) -> Rendered:
+        """Subject, text and HTML as the recipient reads them (used by previews and tests)."""
+        view = self.entity_view(payload)
+        context = self._context(view, first_name(recipient.name), self.unsubscribe_url(recipient.user_id, now))
+        context["topics_html"] = Markup(view["topics_html"])
+        return Rendered(view["subject"], self.templates.text.render(context), self.templates.html.render(context))
+
+    def _frame(self, view: dict[str, Any], first: str, unsubscribe_url: str) -> tuple[str, str, str, str]:
+        """(text head, text foot, HTML head, HTML foot): the recipient's own parts around the topics.
+
+        (Rendering these once per company with markers for the name and link was measured: +20% render
+        rate, nothing on the send rate, which the SMTP round trips set. Not worth its complexity.)"""
+        context = self._context(view, first, unsubscribe_url)
+        context["topics_text"] = context["topics_html"] = Markup(_SPLIT)
+        text_head, text_foot = self.templates.text.render(context).split(_SPLIT)
+        html_head, html_foot = self.templates.html.render(context).split(_SPLIT)
+        return text_head, text_foot, html_head, html_foot
+
+    def _bodies_qp(self, view: dict[str, Any], first: str, unsubscribe_url: str) -> tuple[bytes, bytes]:
+        """QP bodies: the recipient's own head and foot around the company's encoded topics."""
+        text_head, text_foot, html_head, html_foot = self._frame(view, first, unsubscribe_url)
+        return (mime.qp(text_head) + view["topics_text_qp"] + mime.qp(text_foot),
+                mime.qp(html_head) + view["topics_html_qp"] + mime.qp(html_foot))
+
+    def message_id(self, digest_date: str, entity_id: int, user_id: int) -> str:
+        return headers.message_id(self.sender, digest_date, entity_id, user_id)
+
+    def message(self, payload: EntityDigest, recipient: Recipient, now: dt.datetime,
+                envelope_to: str | None = None) -> tuple[str, bytes]:
+        """(Message-ID, message bytes). ``envelope_to`` replaces the To address (test redirects)."""
+        view = self.entity_view(payload)
+        unsubscribe = self.unsubscribe_url(recipient.user_id, now)
+        text_qp, html_qp = self._bodies_qp(view, first_name(recipient.name), unsubscribe)
+        entity_id = int(payload["entity"]["id"])
+        message_id = self.message_id(payload["digest_date"], entity_id, recipient.user_id)
+        if now != self._date_for:
+            self._date_for, self._date_header = now, format_datetime(now)
+        lines = headers.digest_headers(
+            self.sender, to=mime.address(recipient.name, envelope_to or recipient.email),
+            subject=view["subject_header"], date=self._date_header, message_id=message_id,
+            unsubscribe_url=unsubscribe,
+            unsubscribe_mailto=headers.unsubscribe_mailto(self.settings.support_email, recipient.user_id),
+            digest_key=f"{payload['digest_date']}; entity={entity_id}; user={recipient.user_id}")
+        return message_id, mime.build(lines, text_qp, html_qp, message_id)

@@ -1,0 +1,255 @@
+"""The one-click unsubscribe service (RFC 8058): where the digest's List-Unsubscribe link points.
+
+``create_app(connect, settings)`` builds a small FastAPI app; whoever serves it brings its own
+database access (``connect`` returns a new psycopg connection, closed after each request):
+
+- the product mounts it: ``app.mount("/notificacoes", create_app(connect, settings))``, so the
+  default link (``base_url`` + ``/notificacoes/cancelar``) reaches it;
+- standalone (``make unsubscribe``, the ``billing-unsubscribe`` compose service,
+  :mod:`billing_digest.unsubscribe.server`) it is built with ``prefix="/notificacoes"``.
+
+Routes, under the prefix:
+
+- ``POST /cancelar?token=T`` with the form body ``List-Unsubscribe=One-Click`` (urlencoded or
+  multipart, as RFC 8058 allows): the token's user stops receiving the billing-errors alert
+  (``billing.notification_preferences`` of that user and :data:`NOTIFICATION_KIND` only, set off;
+  a missing row is created off) and the change is recorded in ``digest.unsubscribes``. No
+  login; idempotent: 200 and the same "done" page every time. A POST without that body (or
+  with a bad token) changes nothing: 400.
+- ``GET /cancelar?token=T`` (and ``HEAD``): a pt-BR page that asks to confirm, with a button
+  that POSTs the same. Never changes anything: link scanners and previews follow links.
+- a forged, expired, malformed, other-kind or other-secret token: a pt-BR page, 400, nothing
+  changed. Other methods: 405. ``GET /healthz``: 200 when the database answers.
+
+Every response: ``Cache-Control: no-store``, ``Referrer-Policy: no-referrer`` (the token is a
+credential in the URL), a CSP without scripts and with ``frame-ancestors 'none'``. The pages show
+no user data beyond the first name. :func:`create_app` refuses to build with an unsafe secret
+(:func:`billing_digest.settings.require_safe`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from email import policy
+from email.parser import BytesParser
+from typing import Any
+from urllib.parse import parse_qsl
+
+import jinja2
+import psycopg
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from billing_digest import NOTIFICATION_KIND, sql
+from billing_digest.mail.formatting import first_name
+from billing_digest.settings import Settings, require_safe
+from billing_digest.unsubscribe.tokens import ExpiredToken, InvalidToken, verify
+
+log = logging.getLogger(__name__)
+
+PREFIX = "/notificacoes"  # where the product mounts the app; the standalone server's prefix
+ONE_CLICK = ("List-Unsubscribe", "One-Click")  # RFC 8058's POST body
+# Sent by our confirmation page's form besides ONE_CLICK, to tell its button from the mail client's.
+FROM_PAGE = ("origem", "pagina")
+MAX_BODY = 4096  # a one-click body is 26 bytes; a multipart one a few hundred
+MAX_TOKEN = 256
+ALERT_LABEL = "Erros detectados nos faturamentos"  # billing.notification_kinds' label, if it is missing
+SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "Pragma": "no-cache",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+                                "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "X-Robots-Tag": "noindex, nofollow",
+}
+TEMPLATES = "templates/unsubscribe"
+
+Connect = Callable[[], psycopg.Connection]
+
+
+@dataclass(frozen=True)
+class Status:
+    """The token's user as the pages show them."""
+
+    first_name: str
+    label: str
+    enabled: bool
+
+
+class Refused(Exception):
+    """An answer other than the one asked for: its status and which refusal page (``reason``)."""
+
+    def __init__(self, status: int, reason: str, headers: dict[str, str] | None = None):
+        super().__init__(reason)
+        self.status, self.reason, self.headers = status, reason, headers or {}
+
+
+# -- the database side (blocking: run in the thread pool) -----------------------------------------
+def _status(conn: psycopg.Connection, user_id: int) -> Status:
+    row = conn.execute(sql.load("unsubscribe/status"), {"user_id": user_id, "kind": NOTIFICATION_KIND}).fetchone()
+    if row is None:  # no such user: nothing is sent to them, the alert is as good as off
+        return Status("", ALERT_LABEL, False)
+    name, label, enabled = row
+    return Status(first_name(name), label or ALERT_LABEL, bool(enabled))
+
+
+def read_status(connect: Connect, user_id: int) -> Status:
+    with connect() as conn:
+        return _status(conn, user_id)
+
+
+def turn_off(connect: Connect, user_id: int, source: str) -> Status:
+    """Turn the alert off for the user (its own transaction); the status afterwards."""
+    with connect() as conn:
+        changed = conn.execute(sql.load("unsubscribe/turn_off"),
+                               {"user_id": user_id, "kind": NOTIFICATION_KIND, "source": source}).fetchall()
+        conn.commit()
+        if changed:
+            log.info("unsubscribe: user %d turned %s off (%s)", user_id, NOTIFICATION_KIND, source)
+        else:
+            log.info("unsubscribe: user %d, %s already off or no such user: nothing changed", user_id,
+                     NOTIFICATION_KIND)
+        return _status(conn, user_id)
+
+
+def healthy(connect: Connect) -> bool:
+    with connect() as conn:
+        row = conn.execute(sql.load("unsubscribe/ping")).fetchone()
+    return bool(row and row[0])
+
+
+# -- the request side --------------------------------------------------------------------------------
+async def read_form(request: Request) -> list[tuple[str, str]]:
+    """The POST body's fields: ``application/x-www-form-urlencoded`` or ``multipart/form-data``
+    (RFC 8058 allows both), at most :data:`MAX_BODY` bytes (413 beyond)."""
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise Refused(413, "too_large")
+    content_type = request.headers.get("content-type", "")
+    if content_type.lower().startswith("multipart/form-data"):
+        message = BytesParser(policy=policy.HTTP).parsebytes(
+            b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body)
+        fields = []
+        for part in message.iter_parts() if message.is_multipart() else ():
+            name = part.get_param("name", header="content-disposition")
+            payload = part.get_payload(decode=True)
+            if isinstance(name, str) and isinstance(payload, bytes):
+                fields.append((name, payload.decode("utf-8", "replace").strip()))
+        return fields
+    return parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+
+
+def token_of(request: Request) -> str:
+    tokens = request.query_params.getlist("token")
+    if len(tokens) != 1 or not 0 < len(tokens[0]) <= MAX_TOKEN:
+        raise Refused(400, "invalid")
+    return tokens[0]
+
+
+def create_app(connect: Connect, settings: Settings, prefix: str = "") -> FastAPI:
+    """The unsubscribe app; refuses to build (:class:`~billing_digest.settings.UnsafeSettings`)
+    with the default secret. ``prefix``: where its routes live (``""`` when mounted)."""
+    require_safe(settings)
+    base_url = settings.base_url.rstrip("/")
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(sql.include_dir() / TEMPLATES), autoescape=True,
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    common = {
+        "support_email": settings.support_email,
+        "preferences_url": f"{base_url}/meu-perfil/notificacoes",
+        "invoices_url": f"{base_url}/faturamento/faturamentos",
+        "product_url": base_url,
+        "ttl_days": settings.unsubscribe_ttl_days,
+    }
+
+    def page(template: str, status: int = 200, headers: dict[str, str] | None = None, **context: Any) -> Response:
+        html = env.get_template(f"{template}.html.j2").render(**common, **context)
+        return HTMLResponse(html, status_code=status, headers=headers)
+
+    def refusal(exc: Refused) -> Response:
+        return page("refused", exc.status, exc.headers, reason=exc.reason)
+
+    def check(token: str) -> int:
+        """The token's user id, or :class:`Refused` (400) for a token nobody may act on."""
+        try:
+            unsubscribe = verify(settings.unsubscribe_secret, token)
+        except ExpiredToken:
+            log.info("unsubscribe: expired token refused")
+            raise Refused(400, "expired") from None
+        except InvalidToken as exc:
+            log.info("unsubscribe: token refused (%s)", exc)
+            raise Refused(400, "invalid") from None
+        if unsubscribe.kind != NOTIFICATION_KIND:
+            log.info("unsubscribe: token of another kind refused (%s)", unsubscribe.kind)
+            raise Refused(400, "invalid")
+        return unsubscribe.user_id
+
+    async def database(work: Callable[[], Any]) -> Any:
+        try:
+            return await run_in_threadpool(work)
+        except psycopg.Error:
+            log.exception("unsubscribe: the billing database failed; nothing changed")
+            raise Refused(503, "unavailable", {"Retry-After": "120"}) from None
+
+    app = FastAPI(title="billing-digest unsubscribe", docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    @app.exception_handler(Refused)
+    async def refused(request: Request, exc: Refused) -> Response:
+        return refusal(exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        """404, 405 (with its Allow header) and the like, as pt-BR pages."""
+        reason = {404: "not_found", 405: "method"}.get(exc.status_code, "invalid")
+        return refusal(Refused(exc.status_code, reason, dict(exc.headers or {})))
+
+    async def confirm(request: Request, token: str, user_id: int) -> Response:
+        """Asks to confirm; changes nothing (scanners and link previews follow GETs)."""
+        status = await database(lambda: read_status(connect, user_id))
+        if not status.enabled:
+            return page("done", state="already_off", user=status)
+        return page("confirm", token=token, user=status, notice=None)
+
+    async def unsubscribe(request: Request, token: str, user_id: int) -> Response:
+        """RFC 8058 one-click: the token's user stops receiving the billing-errors alert."""
+        fields = await read_form(request)
+        if ONE_CLICK not in fields:
+            # Not a one-click POST (RFC 8058 requires the body): nothing changes; ask to confirm.
+            status = await database(lambda: read_status(connect, user_id))
+            return page("confirm", 400, token=token, user=status, notice="confirm")
+        source = "page" if FROM_PAGE in fields else "one_click"
+        status = await database(lambda: turn_off(connect, user_id, source))
+        return page("done", state="done", user=status)
+
+    # One route for the three methods, so a 405 names them all in its Allow header.
+    @app.api_route(f"{prefix}/cancelar", methods=["GET", "HEAD", "POST"], response_class=HTMLResponse)
+    async def cancel(request: Request) -> Response:
+        token = token_of(request)
+        user_id = check(token)
+        handler = unsubscribe if request.method == "POST" else confirm
+        return await handler(request, token, user_id)
+
+    @app.api_route(f"{prefix}/healthz", methods=["GET", "HEAD"])
+    async def health() -> Response:
+        try:
+            ok = await run_in_threadpool(healthy, connect)
+        except psycopg.Error as exc:
+            log.warning("unsubscribe health check: %s", type(exc).__name__)
+            ok = False
+        return JSONResponse({"status": "ok" if ok else "unavailable"}, status_code=200 if ok else 503)
+
+    return app

@@ -1,0 +1,38 @@
+"""What the data team reads of a run in the Airflow UI."""
+
+import datetime as dt
+
+from billing_digest.airflow_glue import run_note
+from billing_digest.summary import RunSummary
+
+DAY = dt.date(2026, 11, 27)
+
+
+def summary(**kw) -> RunSummary:
+    base = dict(digest_date=DAY, errors_by_topic={"nfse": 18, "boleto": 78, "notification": 18},
+                entities_with_errors=16, digests=78, bad_input={"step_not_in_digest": 3},
+                this_run={"sent": 77, "failed": 1}, ledger={"sent": {"-": 77}, "failed": {"550": 1}},
+                emails_sent_this_run=77, run_id="scheduled__x")
+    return RunSummary(**{**base, **kw})
+
+
+def test_the_note_says_the_day_and_its_counts():
+    note = run_note.note(summary())
+    assert note.startswith("**Digest of 27/11/2026**: 77 sent · 1 failed · 0 deferred · 114 errors\n")
+    assert "errors: 114 (Nota Fiscal 18 · Cobrança (Boleto Bancário) 78 · Notificação ao cliente 18) in 16 companies" \
+        in note
+    assert "this run: sent 77, failed 1" in note and "the day's ledger (78 digests): sent 77, failed 1" in note
+    assert "@" not in note and len(note) <= run_note.NOTE_LIMIT
+
+
+def test_an_accepted_anomaly_is_recorded_and_the_label_is_one_short_line():
+    note = run_note.note(summary(accepted_anomaly=("2026-11-27: 4,000 errors in topic Cobrança ...",)))
+    assert "**sent despite a volume anomaly** (accept_anomaly)" in note
+    assert run_note.label(summary()) == "27/11/2026: 77 sent · 1 failed · 0 deferred · 114 errors"
+
+
+def test_a_held_day_says_so_and_is_cut_to_airflow_s_limit():
+    note = run_note.held_note(DAY, "check_quality", "held by the data checks:\n- " + "x" * 5000)
+    assert note.startswith("**Digest of 27/11/2026 HELD, nothing sent**: held by the data checks (task `check_quality`)"
+                           "\n\n- xxx")
+    assert len(note) == run_note.NOTE_LIMIT and note.endswith("…")
