@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 from babel.numbers import format_currency
 
-from billing_digest.mail.formatting import LOCALE, cnpj_br, date_br, first_name, money
+from billing_digest.mail.formatting import LOCALE, cnpj_br, date_br, money
 
 
 def test_pt_br_formats():
@@ -22,6 +22,5 @@ def test_the_fast_money_path_equals_babel(amount):
     assert money(amount) == format_currency(Decimal(amount), "BRL", locale=LOCALE)
 
 
-def test_cnpj_other_than_14_digits_and_first_names():
+def test_cnpj_other_than_14_digits():
     assert cnpj_br("123") == "123" and cnpj_br(None) is None
-    assert first_name("  Maria   da Silva ") == "Maria" and first_name(None) == ""

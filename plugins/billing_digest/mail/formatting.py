@@ -1,4 +1,4 @@
-"""pt-BR formats of what a recipient reads: money (R$ 1.234,56), dates (28/11/2026), CNPJ, first names.
+"""pt-BR formats of what a recipient reads: money (R$ 1.234,56), dates (28/11/2026), CNPJ.
 
 Babel holds the locale's patterns; money uses them without Babel's per-call overhead (see
 :class:`_MoneyFormat`), and the tests compare both paths.
@@ -83,10 +83,3 @@ def cnpj_br(cnpj: str | None) -> str | None:
     if len(digits) != 14:
         return cnpj or None
     return f"{digits[:2]}.{digits[2:5]}.{digits[5:8]}/{digits[8:12]}-{digits[12:]}"
-
-
-def first_name(name: str | None) -> str:
-    parts = (name or "").split()
-    return parts[0] if parts else ""
-
-

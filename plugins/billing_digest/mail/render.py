@@ -21,10 +21,11 @@ from markupsafe import Markup
 
 from billing_digest import NOTIFICATION_KIND, causes
 from billing_digest.mail import headers, mime, templates
-from billing_digest.mail.formatting import cnpj_br, date_br, first_name, money
+from billing_digest.mail.formatting import cnpj_br, date_br, money
 from billing_digest.payload import CauseDigest, EntityDigest, ErrorItem
 from billing_digest.settings import Settings
 from billing_digest.sql import include_dir
+from billing_digest.text import first_name
 from billing_digest.unsubscribe.tokens import link as unsubscribe_link
 from billing_digest.unsubscribe.tokens import make_token
 

@@ -45,8 +45,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from billing_digest import NOTIFICATION_KIND, sql
-from billing_digest.mail.formatting import first_name
 from billing_digest.settings import Settings, require_safe
+from billing_digest.text import first_name
 from billing_digest.unsubscribe.tokens import ExpiredToken, InvalidToken, verify
 
 log = logging.getLogger(__name__)
