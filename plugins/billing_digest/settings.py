@@ -41,8 +41,9 @@ class Settings:
     freshness_query: str = ""
     # Coverage guard: above this share of the window's invoices with no recorded step, the day is held.
     max_silent_invoice_share: float = 0.2
-    # Volume guard: a topic at >= factor x the median of its trailing reported days, and >= floor errors
-    # above it, holds the day (run parameter accept_anomaly sends anyway). Needs min_days of history.
+    # Volume guard: a topic at >= factor x the errors expected at its trailing reported days' median rate
+    # (errors per invoice billed in the window), and >= floor errors above it, holds the day (run parameter
+    # accept_anomaly sends anyway). Needs min_days of history.
     anomaly_factor: float = 3.0
     anomaly_floor: int = 50
     anomaly_min_days: int = 5

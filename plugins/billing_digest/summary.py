@@ -31,10 +31,14 @@ class RunSummary(Handoff):
     emails_sent_this_run: int
     run_id: str = ""
     accepted_anomaly: tuple[str, ...] = ()  # volume anomalies sent anyway (run parameter accept_anomaly)
+    # -- run mode and volume verdict (issue 18) --
+    mode: str = "normal"                    # "dry run: ...", "test: redirected to ...", "resend", "normal"
+    volume_note: str = ""                   # why the volume was not judged, when it was not
 
 
 def summarize(conn: psycopg.Connection, built: BuiltDay, batch_reports: Iterable[BatchReport],
-              run_id: str = "", accepted_anomaly: Iterable[str] = ()) -> RunSummary:
+              run_id: str = "", accepted_anomaly: Iterable[str] = (), mode: str = "normal",
+              volume_note: str = "") -> RunSummary:
     ledger: dict[str, dict[str, int]] = {}
     for state, reason, n in conn.execute(sql.load("summary/ledger_by_state"), {"digest_date": built.digest_date}):
         ledger.setdefault(state, {})[reason or "-"] = int(n)
@@ -52,6 +56,8 @@ def summarize(conn: psycopg.Connection, built: BuiltDay, batch_reports: Iterable
         emails_sent_this_run=this_run.get("sent", 0) + this_run.get("resent", 0),
         run_id=run_id,
         accepted_anomaly=tuple(accepted_anomaly),
+        mode=mode,
+        volume_note=volume_note,
     )
 
 
@@ -85,8 +91,13 @@ def format_table(summary: RunSummary) -> str:
             rows.append((f"ledger: {state}" + ("" if reason == "-" else f" ({reason})"), str(n)))
     for reason, n in summary.bad_input.items():
         rows.append((f"bad input: {reason}", str(n)))
+    if summary.mode != "normal":
+        rows.append(("mode", summary.mode))
+    if summary.volume_note:
+        rows.append(("volume not judged", summary.volume_note))
     for anomaly in summary.accepted_anomaly:
-        rows.append(("SENT DESPITE A VOLUME ANOMALY", anomaly))
+        rows.append(("SENT DESPITE A VOLUME ANOMALY" if not summary.mode.startswith("dry run")
+                     else "volume anomaly accepted (dry run: nothing sent)", anomaly))
     width = max(len(k) for k, _ in rows)
     lines += [f"  {k.ljust(width)}  {v.rjust(8)}" if len(v) <= 8 else f"  {k.ljust(width)}  {v}" for k, v in rows]
     return "\n".join(lines)

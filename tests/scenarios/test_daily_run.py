@@ -117,7 +117,7 @@ def test_a_failed_run_alerts_the_data_team_and_sends_no_digest(airflow_env, scen
     assert run.state == "failed"
     assert [m.rcpt_tos for m in smtp_sink.messages] == [["dados@fintera.com.br"]]
     alert = smtp_sink.messages[0].message
-    assert alert["Subject"] == ("[billing_error_digest] digest of 2026-11-27 HELD, nothing sent: "
+    assert alert["Subject"] == ("[billing_error_digest] digest of 27/11/2026 HELD, nothing sent: "
                                 "held by the data checks")
     body = " ".join(alert.get_content().split())
     assert "task check_quality" in body and "above the sane bound of 2" in body and "run the day again" in body

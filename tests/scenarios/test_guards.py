@@ -61,7 +61,7 @@ def test_data_that_never_arrives_times_out_tells_the_data_team_and_sends_nothing
     assert run.state == "failed"
     [alert] = smtp_sink.messages
     assert alert.rcpt_tos == ["dados@fintera.com.br"]
-    assert alert.message["Subject"] == ("[billing_error_digest] digest of 2026-11-27 HELD, nothing sent: "
+    assert alert.message["Subject"] == ("[billing_error_digest] digest of 27/11/2026 HELD, nothing sent: "
                                         "the billing data did not arrive")
 
 
@@ -84,10 +84,15 @@ def test_a_day_older_than_the_history_sends_nothing_and_says_why(airflow_env, wo
     assert tis["check_quality"] == "failed" and tis["build_digests"] == "upstream_failed"
 
 
-def reported_days(conn: psycopg.Connection, days: int = 5, boletos: int = 2) -> None:
-    """Earlier days already reported, with a few boleto errors each (the volume baseline)."""
+def reported_days(conn: psycopg.Connection, world: World, days: int = 5, boletos: int = 2,
+                  invoices: int = 40) -> None:
+    """Earlier days already reported, each with ``invoices`` billed and a few boleto errors (the volume baseline:
+    5 errors per 100 invoices)."""
+    other = world.entity("Outra Empresa")
     for back in range(1, days + 1):
         day = DAY - dt.timedelta(days=back)
+        for i in range(invoices):
+            world.invoice(other, local(day, 10, i % 60), nfse=False, notification=False)
         for n in range(boletos):
             conn.execute("INSERT INTO digest.errors (digest_date, invoice_id, step, kind) VALUES (%s, %s, 'boleto', "
                          "'failed')", (day, n))
@@ -99,7 +104,7 @@ def test_a_volume_anomaly_is_held_then_sent_on_purpose_and_recorded(airflow_env,
                                                                      monkeypatch):
     caplog.set_level(logging.INFO, logger="billing_digest")
     monkeypatch.setenv("BILLING_DIGEST_ALERT_EMAIL", "dados@fintera.com.br")
-    reported_days(conn)
+    reported_days(conn, world)
     acme = world.entity("Acme Serviços LTDA")
     world.user("Ana Lima", "ana@acme.com.br", [acme])
     for i in range(80):  # the bank is down: 80 boletos refused against a median of 2
@@ -112,7 +117,8 @@ def test_a_volume_anomaly_is_held_then_sent_on_purpose_and_recorded(airflow_env,
     [alert] = smtp_sink.messages  # the data team is told; no digest left
     assert alert.rcpt_tos == ["dados@fintera.com.br"]
     body = " ".join(alert.message.get_content().split())
-    assert "80 errors in topic Cobrança (Boleto Bancário) against a median of 2 over the 5 previous" in body
+    assert ("80 errors in topic Cobrança (Boleto Bancário) for 80 invoices billed (100.0 per 100 invoices), against a "
+            "median of 5.0 per 100 over the 5 previous reported days, 4 expected") in body
     assert "accept_anomaly=true" in body
 
     sent = airflow_env().test(logical_date=RUN_AFTER, run_conf={"accept_anomaly": True})
