@@ -4,9 +4,8 @@ import datetime as dt
 import pickle
 from types import SimpleNamespace
 
-from billing_digest.window import window_for_date
-
 from billing_digest.airflow_glue.alerts import failure_message
+from billing_digest.window import window_for_date
 
 
 def test_failure_message_names_the_run_task_and_error_and_says_what_to_do():
@@ -107,7 +106,8 @@ def test_a_held_re_run_of_a_day_already_sent_does_not_say_nothing_was_sent():
     from billing_digest.quality import DataQualityError, Problem
 
     window = window_for_date(dt.date(2026, 11, 27))
-    context = {"dag_run": SimpleNamespace(run_id="manual__2"), "task_instance": SimpleNamespace(task_id="check_quality"),
+    context = {"dag_run": SimpleNamespace(run_id="manual__2"),
+               "task_instance": SimpleNamespace(task_id="check_quality"),
                "data_interval_start": window.start, "data_interval_end": window.end,
                "exception": DataQualityError(window.digest_date, (Problem("volume", "volume anomaly: x"),))}
     msg = failure_message("n@fintera.com.br", "dados@fintera.com.br", context, sent_before=61)
