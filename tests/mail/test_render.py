@@ -226,8 +226,8 @@ def test_a_redirected_test_message_is_marked_says_whom_it_was_meant_for_and_has_
     (2, ("Detectamos 2 erros nos", "Corrija-os antes")),
 ])
 def test_singular_and_plural_in_the_intro(renderer, errors, expected):
-    one = payload(total=errors, topics=[] if not errors else [topic("nfse", "Nota Fiscal", *[cause(item(i), code=f"E{i}", message=f"Erro {i}")
-                                                          for i in range(errors)])])
+    causes = [cause(item(i), code=f"E{i}", message=f"Erro {i}") for i in range(errors)]
+    one = payload(total=errors, topics=[topic("nfse", "Nota Fiscal", *causes)] if causes else [])
     rendered = renderer.render(one, Recipient(5, "Maria", "maria@exemplo.com.br"), NOW)
     for body in (rendered.text, " ".join(rendered.html.split())):
         assert all(e in body for e in expected), body[:400]
