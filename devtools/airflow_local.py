@@ -85,6 +85,7 @@ class LocalAirflow:
         self.smtp_pool_slots = smtp_pool_slots or int(self.env.get("BILLING_DIGEST_SMTP_POOL_SLOTS")
                                                       or DEFAULT_SMTP_POOL_SLOTS)
         self.procs: list[subprocess.Popen[bytes]] = []
+        self.on_process_started: Any = None  # called with each new process (`make airflow` records its group)
 
     def cli(self, args: list[str], check: bool = True) -> subprocess.CompletedProcess[str]:
         done = subprocess.run([sys.executable, "-m", "airflow", *args], env=self.env, capture_output=True,
@@ -101,6 +102,8 @@ class LocalAirflow:
         self.set_smtp_pool(self.smtp_pool_slots)
         for command in self.commands:
             self.procs.append(self.start_command(command))
+            if self.on_process_started is not None:
+                self.on_process_started(self.procs[-1])
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if any(p.poll() is not None for p in self.procs):
@@ -202,6 +205,62 @@ def sqlalchemy_url(dsn: str) -> str:
 
 UI_HOME = DEMO / "airflow-ui"
 CLI_ENV = UI_HOME / "cli-env.json"
+INSTANCE = UI_HOME / "instance.json"  # the running `make airflow`: its pid, URL and process groups (make stop)
+
+
+def _stat(pid: int) -> tuple[str, int] | None:
+    """(state, process group) of a process from /proc; None when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return fields[0], int(fields[2])
+
+
+def alive(pid: int) -> bool:
+    """A running process (a zombie, exited but not yet reaped, is not)."""
+    stat = _stat(pid) if pid > 0 else None
+    return stat is not None and stat[0] != "Z"
+
+
+def group_alive(pgid: int) -> bool:
+    """Any running process in the process group ``pgid``."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (stat := _stat(int(entry.name))) and stat[1] == pgid and stat[0] != "Z":
+            return True
+    return False
+
+
+def running_instance(path: Path | None = None) -> dict[str, Any] | None:
+    """The `make airflow` recorded in ``instance.json`` if it (or any process it started) still runs."""
+    path = path or INSTANCE
+    if not path.exists():
+        return None
+    try:
+        record = json.loads(path.read_text())
+    except ValueError:
+        return None
+    if alive(int(record.get("pid", 0)) or -1) or any(group_alive(g) for g in record.get("process_groups", [])):
+        return record
+    return None
+
+
+def already_running_message(record: dict[str, Any]) -> str:
+    main_alive = alive(int(record.get("pid", 0)) or -1)
+    what = (f"`make airflow` is already running (pid {record.get('pid')}, started {record.get('started_at', '?')})"
+            if main_alive else
+            f"processes of an earlier `make airflow` (pid {record.get('pid')}, now gone) are still running "
+            f"(process groups {', '.join(str(g) for g in record.get('process_groups', []))})")
+    return (f"{what}.\n  UI: {record.get('url', '?')}  ·  logs: {record.get('home', UI_HOME)}/standalone.log\n"
+            "  Use it as it is, or stop it first with `make stop` (stops every process it started), then run "
+            "`make airflow` again.\nNothing was started and none of its files were touched.")
+
+
+def port_in_use(port: int) -> bool:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -217,6 +276,14 @@ def main(argv: list[str] | None = None) -> int:
     def interrupted(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
+    if (record := running_instance()) is not None:  # before touching anything of the running one
+        print(already_running_message(record), file=sys.stderr)
+        return 1
+    port = int(os.environ.get("AIRFLOW_PORT", "8080"))
+    if port_in_use(port):
+        print(f"Port {port} is in use by another program (not a `make airflow` of this checkout): stop it, or "
+              f"start on another port: AIRFLOW_PORT=8081 make airflow. Nothing was started.", file=sys.stderr)
+        return 1
     signal.signal(signal.SIGTERM, interrupted)  # stop Airflow's processes on `kill` too, not only Ctrl-C
     # The local instance's own database, seeded around the last closed window: the default Trigger and
     # the scheduled run (once unpaused) report a day that has data.
@@ -224,9 +291,18 @@ def main(argv: list[str] | None = None) -> int:
     dsn = billing_dsn("billing_ui")
     seed(dsn, day, marker_name="seeded-ui.json")
     with SmtpSink(outbox=DEMO / "outbox-ui") as sink:
-        af = LocalAirflow(UI_HOME, dsn, sink.port, port=int(os.environ.get("AIRFLOW_PORT", "8080")))
+        af = LocalAirflow(UI_HOME, dsn, sink.port, port=port)
         CLI_ENV.write_text(json.dumps(af.env))
-        (UI_HOME / "pid").write_text(str(os.getpid()))
+        record: dict[str, Any] = {"pid": os.getpid(), "url": f"http://localhost:{port}", "home": str(UI_HOME),
+                                  "started_at": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+                                  "process_groups": []}
+        INSTANCE.write_text(json.dumps(record))
+
+        def remember(proc: subprocess.Popen[bytes]) -> None:  # make stop stops it even if this process dies
+            record["process_groups"].append(proc.pid)  # its own session: its pid is its process group
+            INSTANCE.write_text(json.dumps(record))
+
+        af.on_process_started = remember
         print(f"- SMTP sink: 127.0.0.1:{sink.port} -> {DEMO / 'outbox-ui'}")
         print(f"- pool {af.smtp_pool}: {af.smtp_pool_slots} slots (SMTP connections at once; "
               f"BILLING_DIGEST_SMTP_POOL_SLOTS)")
@@ -242,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
                     time.sleep(1)
             except KeyboardInterrupt:
                 print("\nstopping ...")
-        (UI_HOME / "pid").unlink(missing_ok=True)
+        INSTANCE.unlink(missing_ok=True)
     return 0
 
 
