@@ -76,3 +76,13 @@ def test_trailing_days_are_the_reported_ones_before_the_day_and_rates_use_the_wi
     # 11,12,14,15,16 boleto errors for 10 invoices a day (13 was held): a median of 1.4 per invoice
     assert result.median_rate == {"nfse": 0.0, "boleto": 1.4, "notification": 0.2}
     assert len(result.anomalies) == 1  # 90 errors against 14 expected
+
+
+def test_a_generated_month_of_billing_waves_is_sent_and_only_the_incident_days_are_held():
+    from devtools import volume_month
+
+    verdicts = volume_month.judge(volume_month.month())
+    assert [v.day for v in verdicts if v.held_by_rate] == list(volume_month.INCIDENTS)
+    waves = [v for v in verdicts if v.day.day in volume_month.WAVE_DAYS and v.day not in volume_month.INCIDENTS]
+    assert len(waves) == 5 and not any(v.held_by_rate for v in waves)
+    assert any(v.held_by_count for v in waves)  # what the count guard did on the same month
