@@ -15,7 +15,7 @@ interval reports the last closed window, or the day given in the `digest_date` p
 until the billing data is complete up to the window's end; after its timeout the data team is
 e-mailed and nothing is sent) → `extract_errors` (SQL, stages the window's errors in
 `digest.errors`) → `check_quality` (holds the day, before anything is sent, when the attempt
-history does not cover the window, when a topic's volume is wildly off its trailing days, or on
+history does not cover the window, when a topic's error rate is wildly off its trailing days, or on
 systemic problems; says why) → `build_digests` (pandas: topics, group per company, recipients;
 stages payloads and the delivery ledger `digest.deliveries`) → `plan_batches` → `deliver`
 (mapped over at most `max_batches` batches; one SMTP connection per batch) → `summarize`
@@ -31,8 +31,13 @@ on purpose. `deliver` runs in the pool `billing_smtp`: its slots cap the SMTP co
 `alert_email` is told). A volume anomaly that is real (an outage) is sent with the parameter
 `accept_anomaly`; the summary records it.
 
-**Late runs.** A Deadline Alert e-mails `alert_email` when a run has not finished 45 minutes
-after it was queued (07:15 for the 06:30 run; env `BILLING_DIGEST_LATE_ALERT_AFTER_MINUTES`).
+**Late runs.** A Deadline Alert e-mails `alert_email` when a run is still queued or running 45
+minutes after it was queued (07:15 for the 06:30 run; env `BILLING_DIGEST_LATE_ALERT_AFTER_MINUTES`);
+an ended run (held, failed, success) never gets it.
+
+**Dates.** A date always names the digest day: `digest_date`, a bare logical date
+(`airflow dags test billing_error_digest 2026-11-29` reports 29/11), `make run DAY=...`; a day whose
+window has not ended is refused at once. Table: docs/runs-and-dates.md.
 
 **Connections.** `billing_db` (postgres: the billing data and our `digest` schema),
 `billing_smtp` (smtp; extras `disable_ssl`, `disable_tls`, `timeout`, `ca_file`), optional

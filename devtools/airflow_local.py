@@ -269,6 +269,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["cli"]:
         return cli(argv[1:])
+    if argv[:1] == ["backfill"]:
+        return cli(backfill_args(dt.date.fromisoformat(argv[1]), dt.date.fromisoformat(argv[2])))
     from devtools.airflow_env import billing_dsn
     from devtools.demo import seed
     from devtools.smtp_sink import SmtpSink
@@ -320,6 +322,14 @@ def main(argv: list[str] | None = None) -> int:
                 print("\nstopping ...")
         INSTANCE.unlink(missing_ok=True)
     return 0
+
+
+def backfill_args(first: dt.date, last: dt.date, max_active_runs: int = 2) -> list[str]:
+    """`airflow backfill create` for digest days ``first`` to ``last``, both included. A run's logical
+    date is its window's start (D 06:30 local, 09:30 UTC) and Airflow reads a bare ``--to-date`` as
+    midnight UTC, before that: the day after ``last`` is the ``--to-date`` that includes ``last``."""
+    return ["backfill", "create", "--dag-id", "billing_error_digest", "--from-date", first.isoformat(),
+            "--to-date", (last + dt.timedelta(days=1)).isoformat(), "--max-active-runs", str(max_active_runs)]
 
 
 def cli(args: list[str]) -> int:
