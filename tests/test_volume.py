@@ -42,6 +42,17 @@ def test_without_enough_history_nothing_is_judged_and_it_says_so():
     assert no_invoices.anomalies == () and no_invoices.note  # days that billed nothing have no rate
 
 
+def test_a_jump_inside_one_or_two_companies_is_theirs_an_outage_is_wide():
+    trailing = [DayVolume({"nfse": 10, "boleto": 75, "notification": 5}, 1000, {"boleto": 8}, 300)] * 5
+    spike = {"nfse": 10, "boleto": 375, "notification": 5}
+    narrow = volume.assess(DAY, DayVolume(spike, 1000, {"boleto": 9}, 300), trailing, factor=3.0, floor=50,
+                           min_days=5)
+    wide = volume.assess(DAY, DayVolume(spike, 1000, {"boleto": 40}, 300), trailing, factor=3.0, floor=50,
+                         min_days=5)
+    assert narrow.anomalies == () and len(wide.anomalies) == 1
+    assert "in 40 of the 300 billing companies" in wide.anomalies[0]
+
+
 def test_errors_on_a_day_that_billed_nothing_are_judged_against_zero_expected():
     assert judge({"boleto": 60}, 0, days(70, 80, 75, 90, 60)).anomalies  # 60 errors, 0 expected: above the floor
     assert judge({"boleto": 40}, 0, days(70, 80, 75, 90, 60)).anomalies == ()
@@ -50,17 +61,18 @@ def test_errors_on_a_day_that_billed_nothing_are_judged_against_zero_expected():
 def test_trailing_days_are_the_reported_ones_before_the_day_and_rates_use_the_window_s_invoices(conn, world):
     from tests.world import local
 
-    acme = world.entity("Acme")
+    companies = [world.entity(f"Empresa {k}") for k in range(10)]
 
-    def stage(day: dt.date, steps: dict[str, int], reported: bool) -> None:
-        for hour in (7, 12, 18, 23, 3, 4, 5, 6, 6, 6):  # 10 invoices in the window [D 06:30, D+1 06:30)
-            world.invoice(acme, local(day if hour >= 7 else day + dt.timedelta(days=1), hour, 0 if hour != 6 else 29))
+    def stage(day: dt.date, steps: dict[str, int], reported: bool, spread: bool = False) -> None:
+        for k, hour in enumerate((7, 12, 18, 23, 3, 4, 5, 6, 6, 6)):  # 10 invoices in [D 06:30, D+1 06:30)
+            world.invoice(companies[k], local(day if hour >= 7 else day + dt.timedelta(days=1), hour,
+                                              0 if hour != 6 else 29))
         n = 0
         for step, count in steps.items():
             for _ in range(count):
-                n += 1
-                conn.execute("INSERT INTO digest.errors (digest_date, invoice_id, step, kind) "
-                             "VALUES (%s, %s, %s, 'failed')", (day, n, step))
+                n += 1  # a usual day's errors are one company's; ``spread``: every company's
+                conn.execute("INSERT INTO digest.errors (digest_date, invoice_id, step, kind, entity_id) "
+                             "VALUES (%s, %s, %s, 'failed', %s)", (day, n, step, companies[n % 10 if spread else 0]))
         if reported:
             conn.execute("INSERT INTO digest.day_reports (digest_date, run_id, summary) VALUES (%s, 'r', %s)",
                          (day, json.dumps({})))
@@ -68,14 +80,18 @@ def test_trailing_days_are_the_reported_ones_before_the_day_and_rates_use_the_wi
         stage(DAY - dt.timedelta(days=back), {"boleto": 10 + back, "charge_email": 2}, reported=back != 3)
     stage(DAY - dt.timedelta(days=20), {"boleto": 1}, reported=True)  # outside the trailing window
     stage(DAY + dt.timedelta(days=1), {"boleto": 999}, reported=True)  # after the day: never a baseline
-    stage(DAY, {"boleto": 90, "nfse": 1, "mark_billed": 3}, reported=False)
+    stage(DAY, {"boleto": 90, "nfse": 1, "mark_billed": 3}, reported=False, spread=True)
     result = volume.measure(conn, DAY, trailing_days=5, factor=3.0, floor=50, min_days=5)
     assert result.today == {"nfse": 1, "boleto": 90, "notification": 0}
     assert result.trailing_days == 5
     assert result.invoices == 10  # billed in the day's window only
     # 11,12,14,15,16 boleto errors for 10 invoices a day (13 was held): a median of 1.4 per invoice
     assert result.median_rate == {"nfse": 0.0, "boleto": 1.4, "notification": 0.2}
-    assert len(result.anomalies) == 1  # 90 errors against 14 expected
+    [anomaly] = result.anomalies  # 90 errors against 14 expected, in all 10 companies against 1
+    assert "(900.0 per 100 invoices) in 10 of the 10 billing companies" in anomaly
+    conn.execute("UPDATE digest.errors SET entity_id = %s WHERE digest_date = %s", (companies[0], DAY))
+    narrow = volume.measure(conn, DAY, trailing_days=5, factor=3.0, floor=50, min_days=5)
+    assert narrow.anomalies == ()  # the same jump inside one company: its own digest shows it
 
 
 def test_a_generated_month_of_billing_waves_is_sent_and_only_the_incident_days_are_held():

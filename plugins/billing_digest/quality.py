@@ -88,7 +88,7 @@ def check_day(conn: psycopg.Connection, window: Window, settings: Settings,
     cov = coverage.measure(conn, window, max_silent_share=settings.max_silent_invoice_share)
     vol = volume.measure(conn, window.digest_date, trailing_days=settings.anomaly_trailing_days,
                          factor=settings.anomaly_factor, floor=settings.anomaly_floor,
-                         min_days=settings.anomaly_min_days)
+                         min_days=settings.anomaly_min_days, min_companies=settings.anomaly_min_companies)
     row = conn.execute(sql.load("quality/counts"), {"digest_date": window.digest_date}).fetchone()
     assert row is not None
     staged, without_entity, without_link = (int(v) for v in row)

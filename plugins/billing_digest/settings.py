@@ -51,6 +51,10 @@ class Settings:
     # Public URL of the one-click unsubscribe service the e-mails link to (List-Unsubscribe and the
     # footer); empty: base_url + "/notificacoes/cancelar", the product mounting the service there.
     unsubscribe_url: str = ""
+    # -- volume guard breadth (issue 18) --
+    # A topic's jump holds the day only if it is wide too: at least this many more companies with errors in
+    # the topic than its trailing share of the billing companies expects (and anomaly_factor x that share).
+    anomaly_min_companies: int = 5
 
     @classmethod
     def from_lookup(cls, lookup: Callable[[str], str | None]) -> Settings:

@@ -8,7 +8,11 @@ errors **per invoice billed in the window** with the median rate of its trailing
 cannot judge and passes). The day's expected errors are that median rate times the day's invoices; a
 topic is anomalous when it has at least ``anomaly_factor`` times the expected errors **and** at least
 ``anomaly_floor`` errors more (the floor keeps small numbers from tripping it: 0 -> 3 is not an
-incident). Only reported days are a baseline, so a re-run of a day is judged like its first run.
+incident), **and** the jump is wide: the share of the billing companies with errors in the topic is
+at least ``anomaly_factor`` times its trailing median too, with at least ``anomaly_min_companies``
+more companies than that share expects. A jump inside one or two companies (their own setup: 73
+boleto errors of one company on a day of the demo's data) is for their digest to show; an outage (a
+bank down for everyone) is wide. Only reported days are a baseline, so a re-run of a day is judged like its first run.
 The run parameter ``accept_anomaly`` sends anyway, and the summary records that it did.
 """
 
@@ -40,14 +44,28 @@ class Volume(Handoff):
 
 @dataclasses.dataclass(frozen=True)
 class DayVolume:
-    """One day's errors per topic and the invoices billed in its window."""
+    """One day's errors per topic and the invoices billed in its window; and, for the breadth rule,
+    companies with errors per topic and companies that billed (0: unknown, the rate alone decides)."""
 
     errors: dict[str, int]
     invoices: int
+    companies: dict[str, int] = dataclasses.field(default_factory=dict)
+    companies_billed: int = 0
+
+
+def _wide(topic: str, today: DayVolume, baseline: list[DayVolume], factor: float, min_companies: int) -> bool:
+    """Is the topic's jump spread over the billing companies (not one company's own problem)?"""
+    known = [d for d in baseline if d.companies_billed > 0]
+    if today.companies_billed <= 0 or not known:
+        return True  # no breadth to judge: the rate alone decides
+    share = statistics.median(d.companies.get(topic, 0) / d.companies_billed for d in known)
+    usual = share * today.companies_billed
+    n = today.companies.get(topic, 0)
+    return n >= factor * usual and n - usual >= min_companies
 
 
 def assess(digest_date: dt.date, today: DayVolume, trailing: list[DayVolume], *, factor: float,
-           floor: int, min_days: int) -> Volume:
+           floor: int, min_days: int, min_companies: int = 5) -> Volume:
     """The verdict (pure). ``trailing``: the reported days before (newest first)."""
     baseline = [d for d in trailing if d.invoices > 0]  # a day that billed nothing has no rate
     if len(baseline) < min_days:
@@ -59,13 +77,19 @@ def assess(digest_date: dt.date, today: DayVolume, trailing: list[DayVolume], *,
     anomalies = []
     for topic in TOPICS:
         n, usual = today.errors.get(topic.code, 0), expected[topic.code]
-        if n >= factor * usual and n - usual >= floor:
+        if n >= factor * usual and n - usual >= floor and _wide(topic.code, today, baseline, factor, min_companies):
             anomalies.append(
                 f"{digest_date}: {n:,} errors in topic {topic.title} for {today.invoices:,} invoices billed "
-                f"({_per_hundred(n, today.invoices)} per 100 invoices), against a median of "
-                f"{rates[topic.code] * 100:,.1f} per 100 over the {len(baseline)} previous reported days, "
+                f"({_per_hundred(n, today.invoices)} per 100 invoices){_spread(topic.code, today)}, against a "
+                f"median of {rates[topic.code] * 100:,.1f} per 100 over the {len(baseline)} previous reported days, "
                 f"{usual:,.0f} expected (factor {factor:g}, floor {floor}: settings anomaly_factor, anomaly_floor)")
     return Volume(today.errors, expected, len(baseline), tuple(anomalies), "", today.invoices, rates)
+
+
+def _spread(topic: str, today: DayVolume) -> str:
+    if not today.companies_billed:
+        return ""
+    return f" in {today.companies.get(topic, 0):,} of the {today.companies_billed:,} billing companies"
 
 
 def _per_hundred(errors: int, invoices: int) -> str:
@@ -83,11 +107,20 @@ def by_topic(rows: list[tuple[dt.date, str | None, int]]) -> dict[dt.date, dict[
 
 
 def measure(conn: psycopg.Connection, digest_date: dt.date, *, trailing_days: int, factor: float, floor: int,
-            min_days: int) -> Volume:
-    params = {"digest_date": digest_date, "trailing_days": trailing_days, "send_time": SEND_TIME, "tz": TIMEZONE}
+            min_days: int, min_companies: int = 5) -> Volume:
+    params = {"digest_date": digest_date, "trailing_days": trailing_days, "send_time": SEND_TIME, "tz": TIMEZONE,
+              "steps": list(STEP_TOPIC), "topics": list(STEP_TOPIC.values())}
     days = by_topic(conn.execute(sql.load("volume/errors_by_step"), params).fetchall())
-    invoices = {d: int(n) for d, n in conn.execute(sql.load("volume/invoices_by_day"), params).fetchall()}
-    empty = {t.code: 0 for t in TOPICS}
-    today = DayVolume(days.pop(digest_date, empty), invoices.get(digest_date, 0))
-    trailing = [DayVolume(days[d], invoices.get(d, 0)) for d in sorted(days, reverse=True)]
-    return assess(digest_date, today, trailing, factor=factor, floor=floor, min_days=min_days)
+    billed = {d: (int(n), int(c)) for d, n, c in conn.execute(sql.load("volume/invoices_by_day"), params).fetchall()}
+    companies: dict[dt.date, dict[str, int]] = defaultdict(dict)
+    for day, topic, n in conn.execute(sql.load("volume/companies_by_topic"), params).fetchall():
+        companies[day][topic] = int(n)
+
+    def day_volume(day: dt.date, errors: dict[str, int]) -> DayVolume:
+        invoices, billing = billed.get(day, (0, 0))
+        return DayVolume(errors, invoices, companies.get(day, {}), billing)
+
+    today = day_volume(digest_date, days.pop(digest_date, {t.code: 0 for t in TOPICS}))
+    trailing = [day_volume(d, days[d]) for d in sorted(days, reverse=True)]
+    return assess(digest_date, today, trailing, factor=factor, floor=floor, min_days=min_days,
+                  min_companies=min_companies)

@@ -107,8 +107,9 @@ def test_a_volume_anomaly_is_held_then_sent_on_purpose_and_recorded(airflow_env,
     reported_days(conn, world)
     acme = world.entity("Acme Serviços LTDA")
     world.user("Ana Lima", "ana@acme.com.br", [acme])
-    for i in range(80):  # the bank is down: 80 boletos refused against a median of 2
-        inv = world.invoice(acme, local(DAY, 9, i % 60), nfse=False, notification=False)
+    companies = [acme, *(world.entity(f"Empresa {k}") for k in range(7))]  # only Acme has a recipient
+    for i in range(80):  # the bank is down for everyone: 80 boletos refused in 8 companies, against 2 a day
+        inv = world.invoice(companies[i % 8], local(DAY, 9, i % 60), nfse=False, notification=False)
         world.attempt(inv, "boleto", "failed", local(DAY, 11), "API do banco indisponível (HTTP 503)")
     world.data_loaded_until(local(NEXT, 6))
 
@@ -117,8 +118,9 @@ def test_a_volume_anomaly_is_held_then_sent_on_purpose_and_recorded(airflow_env,
     [alert] = smtp_sink.messages  # the data team is told; no digest left
     assert alert.rcpt_tos == ["dados@fintera.com.br"]
     body = " ".join(alert.message.get_content().split())
-    assert ("80 errors in topic Cobrança (Boleto Bancário) for 80 invoices billed (100.0 per 100 invoices), against a "
-            "median of 5.0 per 100 over the 5 previous reported days, 4 expected") in body
+    assert ("80 errors in topic Cobrança (Boleto Bancário) for 80 invoices billed (100.0 per 100 invoices) in 8 of "
+            "the 8 billing companies, against a median of 5.0 per 100 over the 5 previous reported days, 4 expected") \
+        in body
     assert "accept_anomaly=true" in body
 
     sent = airflow_env().test(logical_date=RUN_AFTER, run_conf={"accept_anomaly": True})
