@@ -154,6 +154,7 @@ def billing_error_digest() -> None:
         from airflow.sdk.exceptions import AirflowFailException
 
         from billing_digest import freshness
+        from billing_digest.airflow_glue import day_runs as glue_day_runs
         from billing_digest.airflow_glue import glue
         from billing_digest.airflow_glue.run_params import InvalidRunParams, RunParams
         from billing_digest.handoffs import RunWindow
@@ -171,6 +172,13 @@ def billing_error_digest() -> None:
         if (too_early := not_ended_yet(window, pendulum.now("UTC"))) is not None:
             raise AirflowFailException(too_early)
         settings = glue.settings()
+        if (other := glue_day_runs.earlier_run_of_day(glue_day_runs.active_runs(ctx["dag"].dag_id) or [],
+                                                      ctx["run_id"], window.digest_date)) is not None:
+            logging.getLogger("billing_digest").info("waiting: run %s is running the digest of %s (one run per "
+                                                     "day at a time)", other, f"{window.digest_date:%d/%m/%Y}")
+            glue.publish_run_note(ctx["dag"].dag_id, ctx["run_id"], glue_day_runs.waiting_note(window.digest_date,
+                                                                                                 other))
+            return PokeReturnValue(is_done=False)
         with glue.billing_db() as conn:
             state = freshness.measure(conn, window, dt.timedelta(hours=settings.freshness_tolerance_hours),
                                       settings.freshness_query)

@@ -1,6 +1,7 @@
 """The late-run Deadline Alert under a real scheduler and triggerer: a run still waiting at its deadline
 e-mails the data team; a run that ended before its deadline (held: failed) never does, although Airflow
-keeps a failed run's deadline and fires its callback."""
+keeps a failed run's deadline and fires its callback. And one run per day at a time: a second run of the
+day waits for the first, and its note says for which run."""
 
 from __future__ import annotations
 
@@ -22,8 +23,8 @@ OLD_DAY = dt.date(2026, 11, 20)  # before the attempt history: held at once by c
 LATE_AFTER_S = 30
 
 
-def test_a_run_still_waiting_at_its_deadline_alerts_and_a_run_ended_before_it_does_not(world, db_dsn, pg_server,
-                                                                                     smtp_sink, tmp_path):
+def test_runs_still_waiting_at_their_deadline_alert_a_run_ended_before_it_does_not_and_a_day_runs_once(
+        world, db_dsn, pg_server, smtp_sink, tmp_path):
     acme = world.entity("Acme")
     world.user("Ana", "ana@acme.com.br", [acme])
     inv = world.invoice(acme, local(DAY, 9), boleto=False, notification=False)
@@ -41,6 +42,11 @@ def test_a_run_still_waiting_at_its_deadline_alerts_and_a_run_ended_before_it_do
         af.cli(["dags", "trigger", DAG, "--run-id", "manual__held", "-c",
                 json.dumps({"digest_date": OLD_DAY.isoformat()})])
         triggered = time.monotonic()
+        while not (scheduled := [r for r in af.runs(DAG) if r["run_id"].startswith("scheduled__")]):
+            assert time.monotonic() < triggered + 60, "the scheduler created no run"
+            time.sleep(1)
+        day = dt.date.fromisoformat(scheduled[0]["logical_date"][:10])  # its digest day (logical date: D 09:30 UTC)
+        af.cli(["dags", "trigger", DAG, "--run-id", "manual__same_day", "-c", json.dumps({"digest_date": str(day)})])
         deadline = triggered + 150
 
         def late_alerts() -> list:
@@ -50,14 +56,23 @@ def test_a_run_still_waiting_at_its_deadline_alerts_and_a_run_ended_before_it_do
         # callback of the ended run too.
         while time.monotonic() < deadline and (not late_alerts() or time.monotonic() < triggered + LATE_AFTER_S + 20):
             time.sleep(1)
+        while time.monotonic() < deadline and len(late_alerts()) < 2:  # the same-day run's deadline is later
+            time.sleep(1)
+        time.sleep(3)
         runs = {r["run_id"]: r for r in af.runs(DAG)}
         [scheduled] = [r for r in runs.values() if r["run_id"].startswith("scheduled__")]
+        note = af.api("GET", f"/api/v2/dags/{DAG}/dagRuns/manual__same_day")["note"]
     assert runs["manual__held"]["state"] == "failed" and scheduled["state"] == "running"
-    [late] = late_alerts()  # the waiting run's, and none for the run that ended (held) before its deadline
-    assert late.rcpt_tos == ["dados@fintera.com.br"]
-    day = dt.date.fromisoformat(scheduled["logical_date"][:10])
-    assert late.message["Subject"].startswith(f"[billing_error_digest] digest of {day:%d/%m/%Y} is late: "
-                                              f"run {scheduled['run_id']} not finished by")
-    assert "waiting for the billing data" in " ".join(late.message.get_content().split())
+    # the two runs still running at their deadline are late; the run that ended (held) before its deadline is not
+    late = {m.message["Subject"].split(" run ", 1)[1].split(" ")[0]: m for m in late_alerts()}
+    assert sorted(late) == sorted([scheduled["run_id"], "manual__same_day"])
+    alert = late[scheduled["run_id"]]
+    assert alert.rcpt_tos == ["dados@fintera.com.br"]
+    assert alert.message["Subject"].startswith(f"[billing_error_digest] digest of {day:%d/%m/%Y} is late: "
+                                               f"run {scheduled['run_id']} not finished by")
+    assert "waiting for the billing data" in " ".join(alert.message.get_content().split())
+    # one run per day at a time: the second run of the day waits for the first, and says for which
+    assert runs["manual__same_day"]["state"] == "running"
+    assert note.startswith(f"**Digest of {day:%d/%m/%Y}: waiting** for run `{scheduled['run_id']}`")
     [held] = [m for m in smtp_sink.messages if "HELD" in m.message["Subject"]]  # the held run's own alert
     assert held.message["Subject"].startswith(f"[billing_error_digest] digest of {OLD_DAY:%d/%m/%Y} HELD")
