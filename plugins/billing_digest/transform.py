@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from billing_digest import causes
+from billing_digest.guides import FIX_ORDER, Catalogue, Coverage, Guide
 from billing_digest.mail.addresses import EMAIL_RE
 from billing_digest.payload import CauseDigest, EntityDigest, ErrorItem, TopicDigest
 from billing_digest.topics import (
@@ -245,7 +246,7 @@ def group_by_cause(cols: _Columns) -> dict[tuple[int, str], dict[str, list[int]]
 
 
 def _cause_digest(cols: _Columns, rows: list[int], total: Decimal | None, missing: int,
-                  shown: list[int]) -> CauseDigest:
+                  shown: list[int], guide: Guide | None) -> CauseDigest:
     """One cause's block: its message once, the ``shown`` invoices listed, every invoice counted."""
     first = rows[0]
     summary = causes.summarise([cols.messages[i] for i in rows], cols.codes[first])
@@ -253,40 +254,76 @@ def _cause_digest(cols: _Columns, rows: list[int], total: Decimal | None, missin
         step=cols.steps[first], kind=cols.kinds[first], status=cols.statuses[first], code=cols.codes[first],
         message=summary.message, count=len(rows), amount_total=None if total is None else str(total),
         amounts_missing=missing, invoices=[cols.item(i, summary.details[n]) for n, i in enumerate(shown)],
-        more=len(rows) - len(shown),
+        more=len(rows) - len(shown), guide=None if guide is None else guide.payload(),
     )
 
 
-def _topic_digest(cols: _Columns, topic: str, by_cause: dict[str, list[int]], max_items: int,
-                  max_per_cause: int) -> TopicDigest:
-    """A topic's blocks, biggest cause first, within its budget of listed invoices; the rest counted."""
-    ranked = sorted((_cause_total(rows, cols.amounts) for rows in by_cause.values()), key=_cause_rank)
+def _fix_first(listed: list[tuple[Guide | None, CauseDigest]]) -> list[CauseDigest]:
+    """The listed blocks in reading order: a company-level fix first (one action clears many invoices),
+    what the product retries by itself last (:data:`billing_digest.guides.FIX_ORDER`), otherwise the
+    budget's order; blocks sharing a guide right after the first of them, so the e-mail says the fix
+    once for the run of them (the renderer's "igual ao item acima")."""
+    ordered = sorted(listed, key=lambda g_c: FIX_ORDER[g_c[0] and g_c[0].fix])  # stable
+    runs: list[list[CauseDigest]] = []
+    by_id: dict[str, list[CauseDigest]] = {}
+    for guide, cause in ordered:
+        if guide is not None and guide.id in by_id:
+            by_id[guide.id].append(cause)
+            continue
+        runs.append([cause])
+        if guide is not None:
+            by_id[guide.id] = runs[-1]
+    return [cause for run in runs for cause in run]
+
+
+def _topic_digest(cols: _Columns, topic: str, by_cause: dict[str, list[int]], guides: dict[str, Guide | None],
+                  max_items: int, max_per_cause: int) -> TopicDigest:
+    """A topic's blocks, the biggest causes first within its budget of listed invoices, the rest
+    counted; then in reading order (:func:`_fix_first`)."""
+    ranked = sorted(((*_cause_total(rows, cols.amounts), guides[key]) for key, rows in by_cause.items()),
+                    key=lambda c: _cause_rank(c[:3]))
     budget = max(0, max_items)
-    listed: list[CauseDigest] = []
+    listed: list[tuple[Guide | None, CauseDigest]] = []
     other_causes = other_errors = 0
-    for rows, total, missing in ranked:
+    for rows, total, missing, guide in ranked:
         if budget <= 0:
             other_causes += 1
             other_errors += len(rows)
             continue
         shown = rows[: min(max_per_cause, budget)]
         budget -= len(shown)
-        listed.append(_cause_digest(cols, rows, total, missing, shown))
+        listed.append((guide, _cause_digest(cols, rows, total, missing, shown, guide)))
     return TopicDigest(
         code=topic, title=TOPIC_BY_CODE[topic].title, total=sum(len(rows) for rows in by_cause.values()),
-        causes=listed, other_causes=other_causes, other_errors=other_errors,
+        causes=_fix_first(listed), other_causes=other_causes, other_errors=other_errors,
     )
 
 
+def _guides(cols: _Columns, entity_id: int, by_cause: dict[str, list[int]], catalogue: Catalogue | None,
+            coverage: Coverage | None) -> dict[str, Guide | None]:
+    """Each cause's guide (matched once per block, from its first error), counted in ``coverage``."""
+    found: dict[str, Guide | None] = {}
+    for key, rows in by_cause.items():
+        i = rows[0]
+        step, code, message = cols.steps[i], cols.codes[i], cols.messages[i]
+        guide = catalogue.match(step, cols.kinds[i], cols.statuses[i], code, message, key) if catalogue else None
+        if coverage is not None:
+            coverage.add(guide, len(rows), entity_id, step, code, message)
+        found[key] = guide
+    return found
+
+
 def build_entity_digests(
-    errors: pd.DataFrame, digest_date: dt.date, max_items: int, max_per_cause: int
+    errors: pd.DataFrame, digest_date: dt.date, max_items: int, max_per_cause: int,
+    catalogue: Catalogue | None = None, coverage: Coverage | None = None,
 ) -> dict[int, EntityDigest]:
     """One payload per entity: its topics in order; each topic's errors grouped by cause
-    (:func:`group_by_cause`), biggest cause first (invoices, then total amount).
+    (:func:`group_by_cause`), each cause with its guide from ``catalogue`` (none without one); the
+    biggest causes (invoices, then total amount) listed, shown a company-level fix first (:func:`_fix_first`).
 
     A topic lists at most ``max_items`` invoices over its causes, at most ``max_per_cause`` of each
     (biggest amounts first); causes past that budget are counted in ``other_causes``. Every count
-    and total covers every error, listed or not.
+    and total covers every error, listed or not, and so does ``coverage`` when given.
     """
     if errors.empty:
         return {}
@@ -294,7 +331,8 @@ def build_entity_digests(
     payloads = _empty_payloads(df, digest_date)
     cols = _Columns.of(df)
     for (entity_id, topic), by_cause in group_by_cause(cols).items():
-        digest = _topic_digest(cols, topic, by_cause, max_items, max_per_cause)
+        guides = _guides(cols, entity_id, by_cause, catalogue, coverage)
+        digest = _topic_digest(cols, topic, by_cause, guides, max_items, max_per_cause)
         payload = payloads[entity_id]
         payload["topics"].append(digest)
         payload["total"] += digest["total"]
