@@ -168,7 +168,7 @@ class Renderer:
         expires = int(now.timestamp()) + self.settings.unsubscribe_ttl_days * 86400
         # Round the expiry to the day so every message of a day carries the same link.
         expires -= expires % 86400
-        token = make_token(self.settings.unsubscribe_secret, user_id, NOTIFICATION_KIND, expires)
+        token = make_token(self.settings.unsubscribe_secrets[0], user_id, NOTIFICATION_KIND, expires)
         return unsubscribe_link(self.settings, token)  # the unsubscribe_url setting, or base_url's
 
     # -- the company's part, shared by its recipients -------------------------------------

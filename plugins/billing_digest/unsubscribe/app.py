@@ -179,7 +179,7 @@ def create_app(connect: Connect, settings: Settings, prefix: str = "") -> FastAP
     def check(token: str) -> int:
         """The token's user id, or :class:`Refused` (400) for a token nobody may act on."""
         try:
-            unsubscribe = verify(settings.unsubscribe_secret, token)
+            unsubscribe = verify(settings.unsubscribe_secrets, token)
         except ExpiredToken:
             log.info("unsubscribe: expired token refused")
             raise Refused(400, "expired") from None
