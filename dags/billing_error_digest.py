@@ -65,6 +65,9 @@ from airflow.sdk import (
     task,
 )
 
+# At parse time only the package's constants (stdlib only): the DAG's id and schedule are stated there once.
+from billing_digest import DAG_ID, window
+
 # Deployment knobs read at parse time from the environment (cheap; no Variable or DB access here).
 FRESHNESS_POKE_SECONDS = float(os.environ.get("BILLING_DIGEST_FRESHNESS_POKE_SECONDS", "300"))
 FRESHNESS_TIMEOUT_HOURS = float(os.environ.get("BILLING_DIGEST_FRESHNESS_TIMEOUT_HOURS", "3"))
@@ -111,11 +114,11 @@ def _late_run_alert() -> list[DeadlineAlert]:
 
 
 @dag(
-    dag_id="billing_error_digest",
-    schedule=CronDataIntervalTimetable("30 6 * * *", timezone="America/Sao_Paulo"),
+    dag_id=DAG_ID,
+    schedule=CronDataIntervalTimetable(window.CRON, timezone=window.TIMEZONE),
     # Before any billing data: a run for any past day executes its tasks (none is silently empty),
     # and the attempt history decides how far back a day can be reported (check_quality).
-    start_date=pendulum.datetime(2020, 1, 1, tz="America/Sao_Paulo"),
+    start_date=pendulum.datetime(2020, 1, 1, tz=window.TIMEZONE),
     catchup=False,
     max_active_runs=3,
     doc_md=__doc__,

@@ -1,8 +1,4 @@
-"""billing-digest: the daily e-mail of billing errors per (user, entity).
+"""billing-digest: the daily e-mail of billing errors per (user, company). See docs/architecture.md."""
 
-Modules are named for what they do: ``window`` (which day), ``extract`` (SQL),
-``transform`` (pandas), ``render`` (Jinja2 + MIME), ``deliver`` (SMTP + ledger),
-``summary`` (run report). Only ``airflow_glue`` imports Airflow.
-"""
-
+DAG_ID = "billing_error_digest"
 NOTIFICATION_KIND = "billing_errors"

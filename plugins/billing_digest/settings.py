@@ -31,6 +31,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from billing_digest import product
+
 ENV_PREFIX = "BILLING_DIGEST_"
 VARIABLE = "billing_digest_settings"  # the Airflow Variable (a JSON object) that wins over the environment
 DEFAULT_SECRET = "change-me"
@@ -68,7 +70,7 @@ class Settings(BaseSettings):
     unsubscribe_ttl_days: int = Field(60, ge=1, le=366, description="Life of an unsubscribe link, in days.")
     unsubscribe_url: str = Field("", description=(
         "Public https URL of the unsubscribe service that List-Unsubscribe and the footer link point to "
-        "(`?token=` is added); empty: `base_url` + `/notificacoes/cancelar`, the product mounting the service."))
+        f"(`?token=` is added); empty: `base_url` + `{product.UNSUBSCRIBE_PATH}`, the product mounting the service."))
     # -- batches and SMTP --
     max_batches: int = Field(16, ge=1, le=1024, description=(
         "Most mapped `deliver` instances of a day (Airflow's max_map_length is 1024)."))

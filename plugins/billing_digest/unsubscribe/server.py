@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import psycopg
 from fastapi import FastAPI
 
+from billing_digest import product
 from billing_digest.settings import Settings, SettingsError
 from billing_digest.unsubscribe.app import PREFIX, Connect, create_app
 from billing_digest.unsubscribe.tokens import endpoint
@@ -27,7 +28,7 @@ from billing_digest.unsubscribe.tokens import endpoint
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 8099
-PATH = f"{PREFIX}/cancelar"
+PATH = product.UNSUBSCRIBE_PATH
 _TOKEN = re.compile(r"(token=)[^&\s\"]+")
 
 

@@ -17,10 +17,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
+from billing_digest import product
 from billing_digest.settings import Settings
 
-# Where the service answers when the product mounts it at /notificacoes (and standalone).
-DEFAULT_PATH = "/notificacoes/cancelar"
+# Where the service answers when the product mounts it (and standalone).
+DEFAULT_PATH = product.UNSUBSCRIBE_PATH
 
 
 class InvalidToken(ValueError):
