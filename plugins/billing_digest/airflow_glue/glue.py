@@ -1,4 +1,4 @@
-"""The only module that talks to Airflow: connections, settings, metrics and the run's note.
+"""The Airflow room's plumbing: connections, the settings Variable, metrics emission and the run's note.
 
 Imports of Airflow happen inside functions, so importing this module stays cheap.
 """
