@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Literal, TypedDict
 
-TopicCode = Literal["nfse", "boleto", "notification"]
-Step = Literal["nfse", "boleto", "charge_email", "overdue_email"]
+from billing_digest.topics import Step, TopicCode
+
 ErrorKind = Literal["failed", "missing"]
 BillingType = Literal["automatic", "manual"]
 

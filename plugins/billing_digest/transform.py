@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from billing_digest import causes
+from billing_digest import causes, product
 from billing_digest.guides import FIX_ORDER, Catalogue, Coverage, Guide
 from billing_digest.mail.addresses import EMAIL_RE
 from billing_digest.payload import CauseDigest, EntityDigest, ErrorItem, TopicDigest
@@ -147,7 +147,7 @@ def prepare_errors(errors: pd.DataFrame, problems: Problems) -> pd.DataFrame:
     path = df["invoice_path"].astype("string").str.strip()
     valid_path = path.fillna("").str.fullmatch(_PATH_RE) & ~path.fillna("").str.startswith("//")
     problems.add("missing_invoice_path", key[~valid_path])
-    fallback = "/faturamento/faturamentos/" + df["invoice_id"].astype("string")
+    fallback = df["invoice_id"].map(product.invoice_path).astype("string")
     df["invoice_path"] = path.where(valid_path, fallback)
 
     df["invoice_number"] = clean_text(df["invoice_number"], 60).fillna("#" + df["invoice_id"].astype("string"))

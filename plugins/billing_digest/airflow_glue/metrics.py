@@ -1,6 +1,6 @@
 """What a run tells the metrics system (StatsD or OpenTelemetry, as Airflow's ``[metrics]`` says).
 
-Pure: :func:`of_run` turns a run's summary and batch reports into metrics; ``airflow_glue.emit``
+Pure: :func:`of_run` turns a run's summary and batch reports into metrics; ``airflow_glue.glue.emit``
 sends them through Airflow's own interface (``airflow.sdk.observability.stats``), with Airflow's
 prefix (``airflow.`` by default). Names:
 

@@ -2,7 +2,7 @@
 and its counts, as the run's note (markdown, shown on the run's page and behind the note icon of
 the runs list) and as the label of the ``summarize`` task (the task list's "Map Index" column).
 
-Pure text; ``airflow_glue.publish_run_note`` sets the note through Airflow's REST API.
+Pure text; ``airflow_glue.glue.publish_run_note`` sets the note through Airflow's REST API.
 """
 
 from __future__ import annotations

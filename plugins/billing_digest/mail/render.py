@@ -19,7 +19,7 @@ from urllib.parse import quote_plus, urlencode
 
 from markupsafe import Markup
 
-from billing_digest import NOTIFICATION_KIND, causes
+from billing_digest import NOTIFICATION_KIND, causes, product
 from billing_digest.mail import headers, mime, templates
 from billing_digest.mail.formatting import cnpj_br, date_br, money
 from billing_digest.payload import CauseDigest, CauseGuide, EntityDigest, ErrorItem
@@ -186,13 +186,13 @@ class Renderer:
         return f"{self.base_url}{path}{'&' if '?' in path else '?'}{query}"
 
     def preferences_url(self) -> str:
-        return f"{self.base_url}/meu-perfil/notificacoes"
+        return f"{self.base_url}{product.PREFERENCES}"
 
     def unsubscribe_url(self, user_id: int, now: dt.datetime) -> str:
         expires = int(now.timestamp()) + self.settings.unsubscribe_ttl_days * 86400
         # Round the expiry to the day so every message of a day carries the same link.
         expires -= expires % 86400
-        token = make_token(self.settings.unsubscribe_secret, user_id, NOTIFICATION_KIND, expires)
+        token = make_token(self.settings.unsubscribe_secrets[0], user_id, NOTIFICATION_KIND, expires)
         return unsubscribe_link(self.settings, token)  # the unsubscribe_url setting, or base_url's
 
     # -- the company's part, shared by its recipients -------------------------------------
@@ -253,7 +253,7 @@ class Renderer:
                     count=cause["count"], amount=total_label(cause),
                     entries=[self._item(item, day) for item in cause["invoices"]], more=cause["more"],
                     # The product's list, filtered to the topic, the step and (when there is one) the code.
-                    list_url=self.url("/faturamento/faturamentos", **list_params, etapa=cause["step"],
+                    list_url=self.url(product.INVOICES, **list_params, etapa=cause["step"],
                                       **({"codigo": code} if code else {})),
                     guide=self._guide(cause.get("guide"), cause["count"], above),
                 ))
@@ -261,7 +261,7 @@ class Renderer:
             topics.append(TopicView(
                 title=topic["title"], total=topic["total"], causes=cause_views,
                 other_causes=topic["other_causes"], other_errors=topic["other_errors"],
-                list_url=self.url("/faturamento/faturamentos", **list_params),
+                list_url=self.url(product.INVOICES, **list_params),
             ))
         return {
             "entity": EntityView(entity["id"], entity["name"], cnpj_br(entity.get("cnpj"))),
