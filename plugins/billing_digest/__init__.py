@@ -11,6 +11,7 @@ Shared contracts
     payload         the stored digest of one company and day (the JSON the e-mail is rendered from)
     topics          the three topics, their steps, and what a missing step reads as
     causes          which errors share a cause (one block in the e-mail), and how its message reads
+    guides          what to do about a cause: the catalogue of known causes (include/causes), matching, coverage
     product         the product's paths under base_url (invoices, preferences, the unsubscribe mount)
     text            text helpers shared by mail/ and unsubscribe/ (first names)
     sql             loads include/sql/<step>/<name>.sql; applies the schema

@@ -22,7 +22,7 @@ from markupsafe import Markup
 from billing_digest import NOTIFICATION_KIND, causes, product
 from billing_digest.mail import headers, mime, templates
 from billing_digest.mail.formatting import cnpj_br, date_br, money
-from billing_digest.payload import CauseDigest, EntityDigest, ErrorItem
+from billing_digest.payload import CauseDigest, CauseGuide, EntityDigest, ErrorItem
 from billing_digest.settings import Settings
 from billing_digest.sql import include_dir
 from billing_digest.text import first_name
@@ -75,6 +75,18 @@ class ItemView(NamedTuple):
     url: str
 
 
+class GuideView(NamedTuple):
+    """What to do about a cause (its catalogue entry, :mod:`billing_digest.guides`), said once per block."""
+
+    company: bool               # one change in the company's configuration clears the block: shown first, in bold
+    retries: bool               # the product retries by itself: "nada a fazer"
+    action: str                 # the catalogue's pt-BR action line
+    scope: str                  # "Uma correção na configuração da empresa resolve os 59 de uma vez."; "" when none
+    url: str | None             # the page where it is fixed (with the link tags); None: the invoices' own pages
+    link: str                   # "Abrir Contas bancárias"
+    same_as_above: bool         # the block above has the same guide: "igual ao item acima", said once
+
+
 class CauseView(NamedTuple):
     single: bool                # one invoice: rendered as a card, as before blocks existed
     problem: str                # "Falha na emissão do boleto"; a card's says its attempts
@@ -85,6 +97,7 @@ class CauseView(NamedTuple):
     entries: list[ItemView]
     more: int
     list_url: str
+    guide: GuideView | None     # None: no catalogue entry, the block reads as before guides existed
 
 
 class TopicView(NamedTuple):
@@ -137,6 +150,17 @@ def total_label(cause: CauseDigest) -> str:
         return "valor não informado"
     missing = cause["amounts_missing"]
     return money(cause["amount_total"]) + (f" ({missing} sem valor informado)" if missing else "")
+
+
+def scope_label(fix: str, count: int) -> str:
+    """How far one fix goes, in pt-BR: a company-level fix says it clears the whole block at once."""
+    if fix == "company":
+        if count > 1:
+            return f"Uma correção na configuração da empresa resolve os {count} de uma vez."
+        return "A correção é feita uma vez, na configuração da empresa."
+    if fix == "invoice":
+        return f"A correção é feita em cada um dos {count} faturamentos." if count > 1 else ""
+    return "A nova tentativa é automática: não é preciso fazer nada."
 
 
 class Renderer:
@@ -199,6 +223,16 @@ class Renderer:
             url=self.url(item["path"]),
         )
 
+    def _guide(self, guide: CauseGuide | None, count: int, above: CauseGuide | None) -> GuideView | None:
+        if guide is None:
+            return None
+        path, page = guide.get("path"), guide.get("page")
+        return GuideView(
+            company=guide["fix"] == "company", retries=guide["fix"] == "none", action=guide["action"],
+            scope=scope_label(guide["fix"], count), url=self.url(path) if path else None,
+            link=f"Abrir {page}" if page else "", same_as_above=above is not None and above["id"] == guide["id"],
+        )
+
     def _format(self, payload: EntityDigest) -> dict[str, Any]:
         entity = payload["entity"]
         day = payload["digest_date"]
@@ -206,6 +240,7 @@ class Renderer:
         for topic in payload["topics"]:
             list_params = {"entidade": str(entity["id"]), "data": day, "erro": topic["code"]}
             cause_views = []
+            above: CauseGuide | None = None
             for cause in topic["causes"]:
                 single = cause["count"] == 1 and len(cause["invoices"]) == 1
                 code = cause["code"]
@@ -220,7 +255,9 @@ class Renderer:
                     # The product's list, filtered to the topic, the step and (when there is one) the code.
                     list_url=self.url(product.INVOICES, **list_params, etapa=cause["step"],
                                       **({"codigo": code} if code else {})),
+                    guide=self._guide(cause.get("guide"), cause["count"], above),
                 ))
+                above = cause.get("guide")
             topics.append(TopicView(
                 title=topic["title"], total=topic["total"], causes=cause_views,
                 other_causes=topic["other_causes"], other_errors=topic["other_errors"],
