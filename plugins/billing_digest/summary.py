@@ -11,10 +11,11 @@ import datetime as dt
 import json
 from collections import Counter
 from collections.abc import Iterable
+from typing import Any
 
 import psycopg
 
-from billing_digest import sql
+from billing_digest import guides, sql
 from billing_digest.handoffs import BatchReport, BuiltDay, Handoff
 from billing_digest.topics import TOPIC_BY_CODE
 
@@ -34,6 +35,13 @@ class RunSummary(Handoff):
     # -- run mode and volume verdict (issue 18) --
     mode: str = "normal"                    # "dry run: ...", "test: redirected to ...", "resend", "normal"
     volume_note: str = ""                   # why the volume was not judged, when it was not
+    # -- guides (issue 19): errors whose cause had a guide, and the top causes without one --
+    errors_with_guide: int = 0
+    unguided_causes: tuple[dict[str, Any], ...] = ()  # {"cause", "invoices", "companies"}, biggest first
+
+    @property
+    def errors(self) -> int:
+        return sum(self.errors_by_topic.values())
 
 
 def summarize(conn: psycopg.Connection, built: BuiltDay, batch_reports: Iterable[BatchReport],
@@ -58,6 +66,8 @@ def summarize(conn: psycopg.Connection, built: BuiltDay, batch_reports: Iterable
         accepted_anomaly=tuple(accepted_anomaly),
         mode=mode,
         volume_note=volume_note,
+        errors_with_guide=built.errors_with_guide,
+        unguided_causes=built.unguided_causes,
     )
 
 
@@ -98,6 +108,9 @@ def format_table(summary: RunSummary) -> str:
     for anomaly in summary.accepted_anomaly:
         rows.append(("SENT DESPITE A VOLUME ANOMALY" if not summary.mode.startswith("dry run")
                      else "volume anomaly accepted (dry run: nothing sent)", anomaly))
+    rows.append(("errors with a guide", guides.share_text(summary.errors, summary.errors_with_guide)))
+    for cause in summary.unguided_causes:
+        rows.append((f"no guide: {cause['cause']}", f"{cause['invoices']} invoices, {cause['companies']} companies"))
     width = max(len(k) for k, _ in rows)
     lines += [f"  {k.ljust(width)}  {v.rjust(8)}" if len(v) <= 8 else f"  {k.ljust(width)}  {v}" for k, v in rows]
     return "\n".join(lines)

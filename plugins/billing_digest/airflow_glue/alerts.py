@@ -21,13 +21,13 @@ from email.utils import format_datetime, make_msgid
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from billing_digest import DAG_ID
 from billing_digest.airflow_glue import glue, metrics, run_note
 from billing_digest.delivery.smtp import SmtpClient, SmtpError, SmtpSettings
 from billing_digest.quality import DataQualityError
 from billing_digest.window import TIMEZONE, run_window
 
 log = logging.getLogger(__name__)
-DAG_ID = "billing_error_digest"  # when the context does not name the DAG
 HELD_BY_CHECKS, HELD_BY_LATE_DATA = "held by the data checks", "the billing data did not arrive"
 STILL_ACTIVE = ("queued", "running")  # the only states a late-run alert is true for
 
