@@ -87,7 +87,8 @@ def latest(conn: psycopg.Connection, digest_date: dt.date) -> RunSummary | None:
 
 def format_table(summary: RunSummary) -> str:
     """A readable table of the summary (task log, demo)."""
-    lines = [f"Billing error digest for {summary.digest_date.isoformat()}", ""]
+    run = f" (run {summary.run_id})" if summary.run_id else ""
+    lines = [f"Billing error digest for {summary.digest_date:%d/%m/%Y}{run}", ""]  # the digest day first
     rows: list[tuple[str, str]] = []
     for code, n in summary.errors_by_topic.items():
         rows.append((f"errors: {TOPIC_BY_CODE[code].title}", str(n)))

@@ -145,7 +145,7 @@ def test_secrets_stay_out_of_logs_output_and_xcom(airflow_db, db_dsn, scenario, 
         assert run.state == "success" and len(sink.messages) == 4
     out, err = capfd.readouterr()
     logged = caplog.text
-    assert "Billing error digest for 2026-11-27" in logged  # the summary table is in the task log
+    assert "Billing error digest for 27/11/2026 (run " in logged  # the summary table is in the task log
     assert "XCom not found" not in out + err + logged  # summarize reads the mapped reports in one slice
     for value in (password, secret):
         assert value not in out and value not in err and value not in logged

@@ -128,3 +128,26 @@ def test_a_volume_anomaly_is_held_then_sent_on_purpose_and_recorded(airflow_env,
     summary = conn.execute("SELECT summary FROM digest.day_reports WHERE digest_date = %s", (DAY,)).fetchone()[0]
     assert len(summary["accepted_anomaly"]) == 1 and "80 errors" in summary["accepted_anomaly"][0]
     assert "SENT DESPITE A VOLUME ANOMALY" in caplog.text
+
+
+def test_a_day_not_over_yet_or_a_bad_redirect_stop_the_run_at_once_before_extracting(airflow_env, world, smtp_sink,
+                                                                                    conn, monkeypatch):
+    import pytest
+
+    monkeypatch.setenv("BILLING_DIGEST_ALERT_EMAIL", "dados@fintera.com.br")
+    company_with_errors(world)
+    world.data_loaded_until(local(NEXT, 6))
+    started = time.monotonic()
+    run = airflow_env().test(logical_date=RUN_AFTER, run_conf={"digest_date": "2099-01-01"})
+    assert run.state == "failed" and time.monotonic() - started < 60  # no three-hour wait for data
+    tis = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert tis["wait_for_billing_data"] == "failed" and tis["extract_errors"] == "upstream_failed"
+    [alert] = smtp_sink.messages
+    assert alert.message["Subject"] == ("[billing_error_digest] digest of 01/01/2099: run "
+                                        f"{run.run_id} failed in task wait_for_billing_data")
+    assert ("the digest of 01/01/2099 cannot run yet: its window ends on 02/01/2099 at 06:30 (America/Sao_Paulo)"
+            in " ".join(alert.message.get_content().split()))
+    # the Trigger form's pattern refuses a redirect that is not one mailbox, before any run exists
+    with pytest.raises(Exception, match="redirect_to|does not match"):
+        airflow_env().test(logical_date=RUN_AFTER, run_conf={"redirect_to": "not-an-email"})
+    assert conn.execute("SELECT count(*) FROM digest.errors").fetchone()[0] == 0  # nothing was extracted
