@@ -27,6 +27,7 @@ from typing import Any
 from billing_digest.window import last_closed_window
 from devtools import embedded_pg
 from devtools.airflow_env import DEMO, airflow_env
+from devtools.processes import INSTANCE, alive, group_alive
 from devtools.smtp_sink import free_port
 
 SIMPLE_AUTH_PASSWORDS = "simple_auth_manager_passwords.json.generated"
@@ -205,30 +206,6 @@ def sqlalchemy_url(dsn: str) -> str:
 
 UI_HOME = DEMO / "airflow-ui"
 CLI_ENV = UI_HOME / "cli-env.json"
-INSTANCE = UI_HOME / "instance.json"  # the running `make airflow`: its pid, URL and process groups (make stop)
-
-
-def _stat(pid: int) -> tuple[str, int] | None:
-    """(state, process group) of a process from /proc; None when it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return fields[0], int(fields[2])
-
-
-def alive(pid: int) -> bool:
-    """A running process (a zombie, exited but not yet reaped, is not)."""
-    stat = _stat(pid) if pid > 0 else None
-    return stat is not None and stat[0] != "Z"
-
-
-def group_alive(pgid: int) -> bool:
-    """Any running process in the process group ``pgid``."""
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and (stat := _stat(int(entry.name))) and stat[1] == pgid and stat[0] != "Z":
-            return True
-    return False
 
 
 def running_instance(path: Path | None = None) -> dict[str, Any] | None:

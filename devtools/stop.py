@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from devtools.airflow_env import DEMO, ROOT
-from devtools.airflow_local import INSTANCE, alive, group_alive
+from devtools.processes import INSTANCE, alive, group_alive
 
 SERVERS = (DEMO / "pg", ROOT / "bench" / ".data" / "pg")
 
