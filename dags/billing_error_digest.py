@@ -55,6 +55,7 @@ import os
 
 import pendulum
 from airflow.sdk import (
+    DAG,
     AsyncCallback,
     CronDataIntervalTimetable,
     DeadlineAlert,
@@ -100,8 +101,8 @@ def _failure_alert(context: dict) -> None:
 
 def _late_run_alert() -> list[DeadlineAlert]:
     """E-mail the data team when a run has not finished LATE_ALERT_AFTER_MINUTES after it was queued
-    (the scheduled run is queued at 06:30: 07:15 by default). 0 turns it off: Airflow 3.3.2's
-    `dags test` fails at the end of a successful run of a DAG with a deadline, so the demo does."""
+    (the scheduled run is queued at 06:30: 07:15 by default). 0 turns it off. `airflow dags test`
+    and dag.test() leave it off by themselves (_without_deadline_in_dag_test)."""
     if LATE_ALERT_AFTER_MINUTES <= 0:
         return []
     return [DeadlineAlert(reference=DeadlineReference.DAGRUN_QUEUED_AT,
@@ -249,4 +250,29 @@ def billing_error_digest() -> None:
     summarize(built, checked, reports)
 
 
-billing_error_digest()
+def _without_deadline_in_dag_test(shipped: DAG) -> DAG:
+    """Return ``shipped``, whose ``test()`` (what `airflow dags test` calls) runs without the deadline.
+
+    Works around an Airflow 3.3.2 bug (docs/operations-notes.md): ``DAG.test()`` serializes the DAG in
+    memory, where ``deadline`` stays a list of encoded dicts (only the metadata-DB write path turns
+    them into ``deadline_alert`` UUIDs), and when the run succeeds ``DagRun.update_state`` passes each
+    dict to ``DeadlineAlertModel.get_by_id``: a traceback, exit 1. Only the test path changes: the
+    scheduler never calls ``test()``, and the copy ``test()`` re-parses from this file and writes to
+    the metadata DB keeps the deadline. Remove when Airflow fixes the bug.
+    """
+    if not shipped.deadline:
+        return shipped
+    airflow_test = shipped.test
+
+    def test(*args, **kwargs):
+        deadline, shipped.deadline = shipped.deadline, None
+        try:
+            return airflow_test(*args, **kwargs)
+        finally:
+            shipped.deadline = deadline
+
+    shipped.test = test  # type: ignore[method-assign]
+    return shipped
+
+
+_without_deadline_in_dag_test(billing_error_digest())
