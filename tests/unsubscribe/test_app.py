@@ -224,8 +224,8 @@ def test_no_token_or_two_tokens_are_refused(client, people, conn):
 
 def test_the_kind_is_the_constant_never_a_literal(db_dsn, people, conn, monkeypatch):
     """The app acts on billing_digest.NOTIFICATION_KIND: change the constant and it follows."""
-    sources = [ROOT / "plugins" / "billing_digest" / "unsubscribe_app.py",
-               ROOT / "plugins" / "billing_digest" / "unsubscribe_server.py",
+    sources = [ROOT / "plugins" / "billing_digest" / "unsubscribe" / "app.py",
+               ROOT / "plugins" / "billing_digest" / "unsubscribe" / "server.py",
                *(ROOT / "include" / "sql" / "unsubscribe").glob("*.sql"),
                *(ROOT / "include" / "templates" / "unsubscribe").glob("*")]
     for path in sources:
@@ -304,6 +304,7 @@ def test_the_app_refuses_to_start_with_the_default_secret():
 def server_env(db_dsn: str, port: int, secret: str) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT)]),
             "BILLING_DIGEST_DSN": db_dsn, "UNSUBSCRIBE_PORT": str(port), "BILLING_DIGEST_UNSUBSCRIBE_SECRET": secret,
+            "UNSUBSCRIBE_WORKERS": "2",  # several worker processes, as on a production machine
             "BILLING_DIGEST_UNSUBSCRIBE_URL": f"http://127.0.0.1:{port}{PATH}"}
 
 
