@@ -19,7 +19,9 @@ history does not cover the window, when a topic's volume is wildly off its trail
 systemic problems; says why) → `build_digests` (pandas: topics, group per company, recipients;
 stages payloads and the delivery ledger `digest.deliveries`) → `plan_batches` → `deliver`
 (mapped over at most `max_batches` batches; one SMTP connection per batch) → `summarize`
-(counts by outcome and reason: XCom, log, metrics, and this run's note in the UI).
+(counts by outcome and reason: XCom, log, metrics, and this run's note in the UI) →
+`apply_retention` (deletes our tables' rows older than their retention settings, in small
+chunks; never after a held or failed run).
 
 **Once per digest.** The ledger row of (day, company, user) becomes `sent` only after the SMTP
 server accepted the message, durably, before the next message can be accepted: retries, re-runs
@@ -242,12 +244,23 @@ def billing_error_digest() -> None:
         ctx["run_label"] = run_note.label(result)  # type: ignore[typeddict-unknown-key]
         return result.to_xcom()
 
+    @task
+    def apply_retention(built: dict, _summary: dict) -> list[dict]:
+        # After a successful summarize only: a held or failed run deletes nothing (issue 17).
+        from billing_digest import retention
+        from billing_digest.airflow_glue import glue
+        from billing_digest.handoffs import BuiltDay
+
+        with glue.billing_db() as conn:
+            cuts = retention.apply(conn, BuiltDay.from_xcom(built).digest_date, glue.settings())
+        return [c.to_xcom() for c in cuts]
+
     window = wait_for_billing_data()
     staged = extract_errors(window)
     checked = check_quality(staged)
     built = build_digests(staged, checked)
     reports = deliver.expand(batch=plan_batches(built))
-    summarize(built, checked, reports)
+    apply_retention(built, summarize(built, checked, reports))
 
 
 def _without_deadline_in_dag_test(shipped: DAG) -> DAG:

@@ -50,6 +50,17 @@ class Settings:
     # Public URL of the one-click unsubscribe service the e-mails link to (List-Unsubscribe and the
     # footer); empty: base_url + "/notificacoes/cancelar", the product mounting the service there.
     unsubscribe_url: str = ""
+    # -- retention (issue 17) --
+    # Days each of our tables keeps rows, back from the run's digest day (0: for ever); see
+    # billing_digest.retention.TABLES and docs/operations-notes.md. The volume guard's baseline
+    # (its trailing reported days) is always kept, whatever these say.
+    retention_errors_days: int = 90  # digest.errors: staged errors (re-derivable from the billing data)
+    retention_entity_digests_days: int = 90  # digest.entity_digests: payloads (what each e-mail said)
+    retention_deliveries_days: int = 400  # digest.deliveries: the ledger, who was sent what and when (audit)
+    retention_day_reports_days: int = 1100  # digest.day_reports: run summaries, a few KB a day (history page)
+    retention_day_holds_days: int = 1100  # digest.day_holds: why a day was held (history page)
+    retention_unsubscribes_days: int = 1830  # digest.unsubscribes: proof of each opt-out (5 years)
+    retention_chunk_rows: int = 5000  # rows deleted per statement, each its own short transaction
 
     @classmethod
     def from_lookup(cls, lookup: Callable[[str], str | None]) -> Settings:

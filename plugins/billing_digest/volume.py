@@ -20,6 +20,7 @@ import psycopg
 
 from billing_digest import sql
 from billing_digest.handoffs import Handoff
+from billing_digest.settings import Settings
 from billing_digest.topics import STEP_TOPIC, TOPICS
 
 
@@ -68,3 +69,11 @@ def measure(conn: psycopg.Connection, digest_date: dt.date, *, trailing_days: in
     today = days.pop(digest_date, {t.code: 0 for t in TOPICS})
     trailing = [days[d] for d in sorted(days, reverse=True)]
     return assess(digest_date, today, trailing, factor=factor, floor=floor, min_days=min_days)
+
+
+def baseline_start(conn: psycopg.Connection, digest_date: dt.date, settings: Settings) -> dt.date | None:
+    """The oldest day :func:`measure` reads for ``digest_date`` (and so for any later day): retention
+    never deletes it or anything after it from the tables this guard reads. None: no baseline yet."""
+    row = conn.execute(sql.load("volume/baseline_start"),
+                       {"digest_date": digest_date, "trailing_days": settings.anomaly_trailing_days}).fetchone()
+    return row[0] if row else None

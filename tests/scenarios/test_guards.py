@@ -106,9 +106,18 @@ def test_a_volume_anomaly_is_held_then_sent_on_purpose_and_recorded(airflow_env,
         inv = world.invoice(acme, local(DAY, 9, i % 60), nfse=False, notification=False)
         world.attempt(inv, "boleto", "failed", local(DAY, 11), "API do banco indisponível (HTTP 503)")
     world.data_loaded_until(local(NEXT, 6))
+    # Staged errors of a day 200 days back: past retention (90 days), deleted only by a successful run.
+    old_day = DAY - dt.timedelta(days=200)
+    conn.execute("INSERT INTO digest.errors (digest_date, invoice_id, step, kind) VALUES (%s, 1, 'nfse', 'failed')",
+                 (old_day,))
 
     held = airflow_env().test(logical_date=RUN_AFTER)
     assert held.state == "failed"
+    old_rows = "SELECT count(*) FROM digest.errors WHERE digest_date = %s"
+    assert conn.execute(old_rows, (old_day,)).fetchone() == (1,)  # a held run deletes nothing
+    guard, problems = conn.execute("SELECT guard, problems FROM digest.day_holds WHERE digest_date = %s",
+                                   (DAY,)).fetchone()
+    assert guard == "quality" and "80 errors in topic Cobrança" in problems[0]  # the history page says why
     [alert] = smtp_sink.messages  # the data team is told; no digest left
     assert alert.rcpt_tos == ["dados@fintera.com.br"]
     body = " ".join(alert.message.get_content().split())
@@ -120,3 +129,4 @@ def test_a_volume_anomaly_is_held_then_sent_on_purpose_and_recorded(airflow_env,
     summary = conn.execute("SELECT summary FROM digest.day_reports WHERE digest_date = %s", (DAY,)).fetchone()[0]
     assert len(summary["accepted_anomaly"]) == 1 and "80 errors" in summary["accepted_anomaly"][0]
     assert "SENT DESPITE A VOLUME ANOMALY" in caplog.text
+    assert conn.execute(old_rows, (old_day,)).fetchone() == (0,)  # apply_retention ran after the sent run
