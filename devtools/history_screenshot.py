@@ -42,15 +42,18 @@ def seed(dsn: str) -> None:
         sql.apply_schema(conn)
         conn.execute("TRUNCATE digest.day_reports, digest.day_holds")
         anomaly, coverage, still_held = LAST - dt.timedelta(days=23), LAST - dt.timedelta(days=51), LAST
+        spike = 0
         for k in range(120):
             day = LAST - dt.timedelta(days=k)
             if day in (coverage, still_held):
                 continue
+            report = day_report(day, rng, 3.4 if day == anomaly else 1)
+            spike = report["errors_by_topic"]["boleto"] if day == anomaly else spike
             conn.execute("INSERT INTO digest.day_reports (digest_date, run_id, summary) VALUES (%s, %s, %s)",
-                         (day, f"scheduled__{day}", json.dumps(day_report(day, rng, 3.4 if day == anomaly else 1))))
-        holds.record(conn, anomaly, ["volume anomaly: 2026-11-04: 17,362 errors in topic Cobrança (Boleto Bancário) "
-                                     "against a median of 5,080 over the 14 previous reported days (factor 3, floor "
-                                     "50: settings anomaly_factor, anomaly_floor)"])
+                         (day, f"scheduled__{day}", json.dumps(report)))
+        holds.record(conn, anomaly, [f"volume anomaly: {anomaly}: {spike:,} errors in topic Cobrança (Boleto "
+                                     "Bancário) against a median of 5,080 over the 14 previous reported days (factor "
+                                     "3, floor 50: settings anomaly_factor, anomaly_floor)"])
         holds.record(conn, coverage, ["2026-10-07 is not covered by the attempt history: 41% of the window's invoices "
                                       "have no recorded step (setting max_silent_invoice_share 0.2)"])
         holds.record(conn, still_held, ["the billing data did not arrive: complete up to 2026-11-27 22:10 -03, the "

@@ -76,3 +76,13 @@ def test_the_charts_link_each_day_to_its_preview_and_escape_text():
 
 def test_axis_tops_are_round():
     assert [charts.nice_top(v) for v in (0, 0.5, 7, 11, 180, 2400, 11321)] == [1, 0.5, 10, 20, 200, 2500, 20000]
+
+
+def test_a_day_held_then_sent_is_marked_apart_from_a_day_still_held():
+    hold = Hold(DAY, "quality", ("volume anomaly",), dt.datetime(2026, 11, 28, tzinfo=dt.UTC))
+    sent_later = history.assemble(DAY, DAY, {DAY: report(90)}, {DAY: hold}, SETTINGS)
+    still_held = history.assemble(DAY, DAY, {}, {DAY: hold}, SETTINGS)
+    link = lambda d: f"./?digest_date={d}"  # noqa: E731
+    assert "held, then sent" in charts.errors_chart(sent_later, "nfse", "Nota Fiscal", link)
+    assert "HELD, nothing sent" not in charts.errors_chart(sent_later, "nfse", "Nota Fiscal", link)
+    assert "HELD, nothing sent" in charts.errors_chart(still_held, "nfse", "Nota Fiscal", link)

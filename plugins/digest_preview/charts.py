@@ -15,7 +15,7 @@ from markupsafe import Markup, escape
 
 from billing_digest.history import OUTCOMES, Day, History
 
-WIDTH, LEFT, RIGHT, TOP, BOTTOM = 960, 52, 12, 12, 26
+WIDTH, LEFT, RIGHT, TOP, BOTTOM = 960, 52, 12, 14, 26
 COLORS = {
     "errors": "#3b82f6", "median": "#111827", "threshold": "#dc2626", "held": "#fecaca",
     "sent": "#16a34a", "failed": "#dc2626", "deferred": "#f59e0b", "pending": "#60a5fa",
@@ -76,6 +76,11 @@ def _axes(frame: Frame, days: Sequence[Day], link: Callable[[dt.date], str]) -> 
             parts.append(f'<a href="{escape(link(day.digest_date))}"><rect x="{frame.x(i):.1f}" y="{TOP}" '
                          f'width="{max(frame.step - 1, 1):.1f}" height="{frame.height - TOP - BOTTOM}" class="held">'
                          f'<title>{day.digest_date:%d/%m/%Y}: HELD, nothing sent. {reason}</title></rect></a>')
+        elif day.hold:  # held, then sent (accept_anomaly, or fixed and re-run): a mark on top
+            parts.append(f'<a href="{escape(link(day.digest_date))}"><rect x="{frame.x(i):.1f}" y="{TOP - 8}" '
+                         f'width="{max(frame.step - 1, 1):.1f}" height="6" class="held-then">'
+                         f'<title>{day.digest_date:%d/%m/%Y}: held, then sent. '
+                         f'{escape("; ".join(day.hold.problems))}</title></rect></a>')
     return parts
 
 

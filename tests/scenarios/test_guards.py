@@ -52,7 +52,7 @@ def test_data_short_of_the_window_end_holds_the_run_until_it_arrives(airflow_env
 
 
 def test_data_that_never_arrives_times_out_tells_the_data_team_and_sends_nothing(airflow_env, world, smtp_sink,
-                                                                                 monkeypatch):
+                                                                                 monkeypatch, conn):
     monkeypatch.setenv("BILLING_DIGEST_FRESHNESS_TIMEOUT_HOURS", str(4 / 3600))  # 4 s
     monkeypatch.setenv("BILLING_DIGEST_ALERT_EMAIL", "dados@fintera.com.br")
     company_with_errors(world)
@@ -63,6 +63,9 @@ def test_data_that_never_arrives_times_out_tells_the_data_team_and_sends_nothing
     assert alert.rcpt_tos == ["dados@fintera.com.br"]
     assert alert.message["Subject"] == ("[billing_error_digest] digest of 2026-11-27 HELD, nothing sent: "
                                         "the billing data did not arrive")
+    guard, problems = conn.execute("SELECT guard, problems FROM digest.day_holds WHERE digest_date = %s",
+                                   (DAY,)).fetchone()  # the history page and the preview show why
+    assert guard == "freshness" and problems[0].startswith("the billing data did not arrive")
 
 
 def test_a_day_older_than_the_history_sends_nothing_and_says_why(airflow_env, world, smtp_sink, monkeypatch, conn):
