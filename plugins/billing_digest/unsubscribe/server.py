@@ -29,7 +29,8 @@ from fastapi import FastAPI
 from psycopg_pool import ConnectionPool
 from uvicorn.config import LOGGING_CONFIG
 
-from billing_digest.settings import Settings, UnsafeSettings, require_safe
+from billing_digest import product
+from billing_digest.settings import Settings, SettingsError, require_safe
 from billing_digest.unsubscribe.app import PREFIX, create_app
 from billing_digest.unsubscribe.tokens import endpoint
 
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 MODULE = "billing_digest.unsubscribe.server"  # not __name__: "__main__" under `python -m`
 DEFAULT_PORT = 8099
 DEFAULT_POOL_SIZE = 4
-PATH = f"{PREFIX}/cancelar"
+PATH = product.UNSUBSCRIBE_PATH
 _TOKEN = re.compile(r"(token=)[^&\s\"]+")
 
 
@@ -128,10 +129,10 @@ def main() -> None:
     if not dsn:
         raise SystemExit("billing-digest unsubscribe: set BILLING_DIGEST_DSN to the billing database's DSN "
                          "(postgresql://user:password@host:5432/billing)")
-    settings = Settings.from_env()
     try:
+        settings = Settings.from_env()
         require_safe(settings)  # here, before any worker starts: one clear refusal
-    except UnsafeSettings as exc:
+    except SettingsError as exc:
         raise SystemExit(str(exc)) from None
     host = os.environ.get("UNSUBSCRIBE_HOST", "127.0.0.1")
     port = int(os.environ.get("UNSUBSCRIBE_PORT", DEFAULT_PORT))
