@@ -27,6 +27,7 @@ import psycopg
 
 from billing_digest import sql
 from billing_digest.handoffs import Handoff
+from billing_digest.settings import Settings
 from billing_digest.topics import STEP_TOPIC, TOPICS
 from billing_digest.window import SEND_TIME, TIMEZONE
 
@@ -124,3 +125,43 @@ def measure(conn: psycopg.Connection, digest_date: dt.date, *, trailing_days: in
     trailing = [day_volume(d, days[d]) for d in sorted(days, reverse=True)]
     return assess(digest_date, today, trailing, factor=factor, floor=floor, min_days=min_days,
                   min_companies=min_companies)
+
+
+def baseline_start(conn: psycopg.Connection, digest_date: dt.date, settings: Settings) -> dt.date | None:
+    """The oldest day :func:`measure` reads for ``digest_date`` (and so for any later day): retention
+    never deletes it or anything after it from the tables this guard reads. None: no baseline yet."""
+    row = conn.execute(sql.load("volume/baseline_start"),
+                       {"digest_date": digest_date, "trailing_days": settings.anomaly_trailing_days}).fetchone()
+    return row[0] if row else None
+
+
+@dataclasses.dataclass(frozen=True)
+class Baseline:
+    median: float     # the day's usual errors: the trailing median rate x the day's invoices (issue 18)
+    threshold: float  # the day's errors at or above this hold it (when the jump is also wide)
+
+
+def baselines(series: dict[dt.date, dict[str, int]], days: list[dt.date], settings: Settings,
+              invoices: dict[dt.date, int] | None = None) -> dict[dt.date, dict[str, Baseline]]:
+    """Per day of ``days``, per topic, the guard's baseline as :func:`assess` judges it (pure): the
+    day's usual errors (the median rate per invoice billed of the ``anomaly_trailing_days`` reported
+    days before it in ``series``, times the day's invoices ``invoices``) and the threshold
+    ``max(factor x usual, usual + floor)``; no entry for a day with fewer than ``anomaly_min_days``
+    trailing days with invoices, or whose own invoices are unknown. (The breadth rule, a jump spread
+    over the companies, is not a line: a day above the threshold inside one company is still sent.)
+    The history page reads the guard through this."""
+    invoices = invoices or {}
+    reported = sorted(series)
+    out: dict[dt.date, dict[str, Baseline]] = {}
+    for day in days:
+        trailing = [d for d in reported if d < day][-settings.anomaly_trailing_days:]
+        rated = [d for d in trailing if invoices.get(d, 0) > 0]
+        if len(rated) < settings.anomaly_min_days or day not in invoices:
+            continue
+        out[day] = {}
+        for topic in TOPICS:
+            rate = float(statistics.median(series[d].get(topic.code, 0) / invoices[d] for d in rated))
+            usual = rate * invoices[day]
+            out[day][topic.code] = Baseline(usual, max(settings.anomaly_factor * usual,
+                                                       usual + settings.anomaly_floor))
+    return out

@@ -177,6 +177,22 @@ def sent_digests(day: dt.date | None) -> int:
         return 0
 
 
+def record_late_data(exception: BaseException | None, day: dt.date | None) -> None:
+    """The data never arrived (the sensor gave up): remember the held day for the history page and the
+    preview (the quality checks record their own holds). Never hides the failure being reported."""
+    from airflow.sdk.exceptions import AirflowSensorTimeout
+
+    if not isinstance(exception, AirflowSensorTimeout) or day is None:
+        return
+    from billing_digest import holds
+
+    try:
+        with glue.billing_db() as conn:
+            holds.record(conn, day, [f"the billing data did not arrive: {exception}"], guard="freshness")
+    except Exception as exc:  # noqa: BLE001 - a record must never hide the original failure
+        log.error("could not record the held day: %s", exc)
+
+
 def notify_failure(context: Mapping[str, Any]) -> None:
     """A task failed after its retries: e-mail the data team; a held day also gets a note and a metric;
     any other failure gets a note too (where the run stopped, and why)."""
@@ -191,6 +207,7 @@ def notify_failure(context: Mapping[str, Any]) -> None:
             note = run_note.held_note(day, getattr(ti, "task_id", "?"), held, sent_before=sent_before)
         else:
             note = run_note.failed_note(day, getattr(ti, "task_id", "?"), f"{type(exception).__name__}: {exception}")
+        record_late_data(exception if isinstance(exception, BaseException) else None, day)
         glue.publish_run_note(dag_id_of(context), str(context.get("run_id", "")), note)
         settings = glue.settings(check=False)  # also when the run failed on the secret
         if not settings.alert_email:
