@@ -20,6 +20,7 @@ import pandas as pd
 from billing_digest import causes
 from billing_digest.mail.addresses import EMAIL_RE
 from billing_digest.payload import CauseDigest, EntityDigest, ErrorItem, TopicDigest
+from billing_digest.text import neutralise
 from billing_digest.topics import (
     FAILED_STATUSES,
     MISSING_STEP_MESSAGES,
@@ -34,7 +35,6 @@ MAX_MESSAGE_CHARS = 500
 TRUNCATION_MARK = " […]"
 CUSTOMER_PLACEHOLDER = "Cliente não informado"
 MESSAGE_PLACEHOLDER = "Erro sem mensagem informada pelo sistema de origem."
-_CONTROL = r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff]+"
 _PATH_RE = re.compile(r"/[A-Za-z0-9/_\-.~%?=&]*")
 _CENT = Decimal("0.01")
 
@@ -58,13 +58,11 @@ class Problems:
         return dict(sorted(self.counts.items()))
 
 
-_CONTROL_RE = re.compile(_CONTROL)
-
 
 def _clean_one(value: Any, max_chars: int | None) -> Any:
     if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return pd.NA
-    s = _CONTROL_RE.sub(" ", value if isinstance(value, str) else str(value)).strip()
+    s = neutralise(value if isinstance(value, str) else str(value)).strip()
     if not s.isascii():  # lone surrogates cannot be encoded: they become "?"
         s = s.encode("utf-8", errors="replace").decode("utf-8", errors="replace")
     if max_chars is not None and len(s) > max_chars:
@@ -73,7 +71,9 @@ def _clean_one(value: Any, max_chars: int | None) -> Any:
 
 
 def clean_text(series: pd.Series, max_chars: int | None = None) -> pd.Series:
-    """Control characters to one space, trimmed; longer than ``max_chars`` cut with a marker.
+    """Untrusted text made safe (:func:`billing_digest.text.neutralise`: escape sequences and bidi
+    controls removed, other control characters to one space), trimmed; longer than ``max_chars`` cut
+    with a marker.
 
     One pass of plain Python per value (a chain of vectorised ``.str`` calls costs more on the
     few thousand short strings of a day)."""

@@ -39,6 +39,7 @@ from billing_digest.delivery.ledger import STATES
 from billing_digest.mail.render import Recipient, Renderer
 from billing_digest.payload import EntityDigest
 from billing_digest.settings import Settings
+from billing_digest.text import neutralise
 from digest_preview import DAG_ID, URL_PREFIX
 
 log = logging.getLogger(__name__)
@@ -129,10 +130,17 @@ def pick_recipient(recipients: list[dict[str, Any]], user_id: int | None) -> dic
     return recipients[0] if recipients else None
 
 
+def _neutral(value: Any) -> Any:
+    """Every plain string the page prints (names, addresses, reasons from SMTP replies) passes
+    :func:`billing_digest.text.neutralise`; markup the page built itself is left alone."""
+    return neutralise(value, keep_line_breaks=True) if type(value) is str else value
+
+
 # -- app -------------------------------------------------------------------------------------
 def create_app() -> FastAPI:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
-                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                             finalize=_neutral)
     env.filters["utc"] = utc
     page = env.get_template("page.html.j2")
 

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import binascii
 import hashlib
-import re
 from email.utils import formataddr
 
-_UNSAFE_HEADER = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
+from billing_digest.text import neutralise
 
 
 def clean_header(value: str) -> str:
-    """Any CR, LF or other control character becomes a space: no header can be injected."""
-    return _UNSAFE_HEADER.sub(" ", value).strip()
+    """Any CR, LF or other control character becomes a space (no header can be injected); escape
+    sequences and bidi controls go (:func:`billing_digest.text.neutralise`)."""
+    return neutralise(value).strip()
 
 
 def encode_header(value: str) -> str:
