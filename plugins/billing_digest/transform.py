@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from billing_digest import causes
-from billing_digest.mail.addresses import EMAIL_RE
+from billing_digest.mail.addresses import parse
 from billing_digest.payload import CauseDigest, EntityDigest, ErrorItem, TopicDigest
 from billing_digest.text import neutralise
 from billing_digest.topics import (
@@ -268,21 +268,25 @@ def topic_counts(errors: pd.DataFrame) -> dict[str, int]:
 def clean_recipients(recipients: pd.DataFrame, problems: Problems) -> pd.DataFrame:
     """Recipients of each entity with ``skip_reason`` set where no e-mail may be sent.
 
-    Names lose control characters (no header injection); addresses must be one plain
-    mailbox; the same address twice for one entity (two users sharing it) gets one e-mail.
+    Names are neutralised (no header injection, no escape sequences); addresses are validated and
+    normalised by :func:`billing_digest.mail.addresses.parse` (``email`` holds the form we send to,
+    the domain in IDNA); the same mailbox twice for one entity (two users sharing it, compared on
+    :attr:`~billing_digest.mail.addresses.Address.key`) gets one e-mail.
     """
     df = recipients.copy()
     df["user_name"] = clean_text(df["user_name"], 120).fillna("")
-    email = df["email"].astype("string").str.strip()
-    valid = email.fillna("").str.fullmatch(EMAIL_RE)
-    df["email"] = email
+    parsed = [parse(None if _missing(e) else str(e)) for e in df["email"].tolist()]
+    valid = pd.Series([a is not None for a in parsed], index=df.index, dtype=bool)
+    df["email"] = pd.Series([a.smtp if a else (None if _missing(e) else str(e).strip())
+                             for a, e in zip(parsed, df["email"].tolist(), strict=True)],
+                            index=df.index, dtype="string")
+    key = pd.Series([a.key if a else None for a in parsed], index=df.index, dtype="string")
     df["skip_reason"] = pd.Series(pd.NA, index=df.index, dtype="string")
     df.loc[~valid, "skip_reason"] = "invalid_email"
     problems.add("invalid_email", df.loc[~valid, "user_id"])
 
     df = df.sort_values(["entity_id", "user_id"])
-    lowered = df["email"].str.lower()
-    dup = valid.reindex(df.index) & pd.DataFrame({"e": df["entity_id"], "m": lowered}).duplicated()
+    dup = valid.reindex(df.index) & pd.DataFrame({"e": df["entity_id"], "m": key.reindex(df.index)}).duplicated()
     df.loc[dup, "skip_reason"] = "duplicate_address"
     problems.add("duplicate_address", df.loc[dup, "user_id"])
     return df.reset_index(drop=True)

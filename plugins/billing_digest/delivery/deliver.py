@@ -37,6 +37,7 @@ from billing_digest.delivery.ledger import LOCK_KEY, State, sendable_states
 from billing_digest.delivery.ledger_writer import LedgerUnavailable, LedgerWriter, make_durable
 from billing_digest.delivery.smtp import PermanentError, SmtpClient, SmtpSettings, TransientError
 from billing_digest.handoffs import BatchReport
+from billing_digest.mail.addresses import parse
 from billing_digest.mail.render import Recipient, Renderer
 from billing_digest.payload import EntityDigest
 
@@ -72,6 +73,7 @@ class Send:
     message_id: str
     message: bytes
     envelope_to: str
+    smtputf8: bool = False  # a non-ASCII address: sent only if the server offers SMTPUTF8
 
 
 @dataclass(frozen=True)
@@ -284,19 +286,20 @@ class BatchSender:
             log.info("skip entity=%s user=%s: %s", row["entity_id"], row["user_id"], reason)
             self._emit(Mark(row, "skipped", reason))
             return
-        email = status["email"].strip()
-        if (row["entity_id"], email.lower()) in seen:
+        address = parse(status["email"])
+        assert address is not None  # ineligible_reason said it is valid
+        if (row["entity_id"], address.key) in seen:
             self._emit(Mark(row, "skipped", "duplicate_address"))
             return
-        seen.add((row["entity_id"], email.lower()))
-        recipient = Recipient(row["user_id"], status["user_name"] or row["recipient_name"] or "", email)
-        envelope_to = self.options.redirect_to or email
+        seen.add((row["entity_id"], address.key))
+        recipient = Recipient(row["user_id"], status["user_name"] or row["recipient_name"] or "", address.smtp)
+        envelope_to = self.options.redirect_to or address.smtp
         message_id, message = self.renderer.message(payload, recipient, self.now(),
                                                     envelope_to=self.options.redirect_to)
         if self.options.dry_run:
             self._count("dry_run")
             return
-        self._emit(Send(row, message_id, message, envelope_to))
+        self._emit(Send(row, message_id, message, envelope_to, smtputf8=not envelope_to.isascii()))
 
     # -- sender thread: SMTP and the ledger, in order ---------------------------------------------
     def _sender_loop(self, client: SmtpClient) -> None:
@@ -327,8 +330,12 @@ class BatchSender:
         while True:
             attempts += 1
             try:
+                if job.smtputf8 and not client.offers_smtputf8():
+                    self._skip_needs_smtputf8(job)
+                    return
                 # The server may accept this message only once every earlier outcome is committed.
-                client.send(self._envelope_from, job.envelope_to, job.message, before_accept=self._ledger.wait)
+                client.send(self._envelope_from, job.envelope_to, job.message, before_accept=self._ledger.wait,
+                            smtputf8=job.smtputf8)
             except PermanentError as exc:
                 log.warning("entity=%s user=%s refused permanently: %s", row["entity_id"], row["user_id"], exc)
                 self._consecutive_deferred = 0
@@ -351,6 +358,14 @@ class BatchSender:
         self._consecutive_deferred = 0
         # Committed right after the 250, while the next message travels; before that one's end of data.
         self._ledger.submit(partial(self._mark_sent, job, attempts))
+
+    def _skip_needs_smtputf8(self, job: Send) -> None:
+        """A non-ASCII address (RFC 6531) and a server without SMTPUTF8: it cannot be sent (an
+        ASCII-only server would refuse or mangle it), so no MAIL/RCPT; skipped, counted, shown."""
+        log.warning("entity=%s user=%s: %s needs SMTPUTF8, which the server does not offer",
+                    job.row["entity_id"], job.row["user_id"], job.envelope_to)
+        self._consecutive_deferred = 0
+        self._ledger.submit(partial(self._record, Mark(job.row, "skipped", "needs_smtputf8")))
 
     def _mark_sent(self, job: Send, attempts: int) -> None:
         if self.options.redirect_to:
