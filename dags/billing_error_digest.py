@@ -203,6 +203,7 @@ def billing_error_digest() -> None:
     def deliver(batch: dict) -> dict:
         from billing_digest.airflow_glue import glue
         from billing_digest.delivery.deliver import DeliveryOptions, deliver_batch
+        from billing_digest.delivery.suppression import SuppressionPolicy
         from billing_digest.handoffs import BatchPlan
         from billing_digest.mail.render import Renderer
 
@@ -214,7 +215,8 @@ def billing_error_digest() -> None:
         options = DeliveryOptions(
             run_id=ctx["run_id"], dry_run=bool(params["dry_run"]), redirect_to=params["redirect_to"] or None,
             resend=bool(params["resend"]), entity_ids=tuple(params["entity_ids"] or ()) or None,
-            attempts=settings.smtp_attempts, backoff_seconds=settings.smtp_backoff_seconds)
+            attempts=settings.smtp_attempts, backoff_seconds=settings.smtp_backoff_seconds,
+            suppression=SuppressionPolicy.from_settings(settings))
         with glue.billing_db() as conn:
             return deliver_batch(conn, glue.smtp_settings(), Renderer(settings),
                                  plan.digest_date, plan.batch, options).to_xcom()

@@ -264,3 +264,19 @@ def test_the_page_refuses_like_the_runs_with_the_default_unsubscribe_secret(app,
     response = logged_in.get("/")
     assert response.status_code == 503
     assert "the setting unsubscribe_secret is the default" in response.json()["detail"]
+
+
+def test_a_suppressed_address_shows_why_and_since_when(logged_in, day, conn):
+    page = logged_in.get(f"/?digest_date=2026-11-27&entity_id={day['padaria']}").text
+    since, until = conn.execute("SELECT suppressed_at, expires_at FROM digest.suppressions "
+                                "WHERE address = 'bruno@padaria.com.br'").fetchone()
+    assert (f"address suppressed since {since.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S} (hard_bounce 5.1.1), "
+            f"until {until.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S}") in page
+    assert page.count("address suppressed since") == 1  # Ana's address is not
+
+
+def test_hostile_names_are_neutralised_on_the_page(logged_in, day, conn):
+    conn.execute("UPDATE billing.users SET name = %s WHERE id = %s", ("Bruno\x1b]0;pwned\x07 \u202eReis", day["bruno"]))
+    page = logged_in.get(f"/?digest_date=2026-11-27&entity_id={day['padaria']}&user_id={day['bruno']}").text
+    assert "\x1b" not in page and "\u202e" not in page and "pwned" not in page
+    assert "E-mail to Bruno Reis" in page

@@ -50,6 +50,16 @@ class Settings:
     # Public URL of the one-click unsubscribe service the e-mails link to (List-Unsubscribe and the
     # footer); empty: base_url + "/notificacoes/cancelar", the product mounting the service there.
     unsubscribe_url: str = ""
+    # -- bounces, suppression list, addresses (issue 15; docs/bounces-and-addresses.md) --
+    bounce_score_threshold: float = 4.0  # a mailbox is suppressed when its bounce score reaches this
+    soft_bounce_score: float = 1.0  # what one soft bounce (mailbox full...) adds, at most once per digest day
+    bounce_score_reset_days: int = 30  # a score whose last bounce is older starts again from zero
+    suppression_ttl_days: int = 30  # a suppression lifts itself after this many days (and is mailed again)
+    # Envelope sender (Return-Path) for VERP: "bounces@fintera.com.br" sends each digest from
+    # "bounces+<token>@fintera.com.br", so a bounce names its digest. Empty: the sender's address.
+    bounce_address: str = ""
+    bounce_folder: str = "INBOX"  # the bounce mailbox's folder read over IMAP (connection billing_bounces)
+    bounce_done_folder: str = "Processed"  # where read bounce messages are moved (each is read once)
 
     @classmethod
     def from_lookup(cls, lookup: Callable[[str], str | None]) -> Settings:

@@ -32,10 +32,12 @@ from typing import Any
 import psycopg
 
 from billing_digest import NOTIFICATION_KIND, sql
+from billing_digest.delivery import suppression
 from billing_digest.delivery.eligibility import ineligible_reason
 from billing_digest.delivery.ledger import LOCK_KEY, State, sendable_states
 from billing_digest.delivery.ledger_writer import LedgerUnavailable, LedgerWriter, make_durable
 from billing_digest.delivery.smtp import PermanentError, SmtpClient, SmtpSettings, TransientError
+from billing_digest.delivery.suppression import SuppressionPolicy
 from billing_digest.handoffs import BatchReport
 from billing_digest.mail.addresses import parse
 from billing_digest.mail.render import Recipient, Renderer
@@ -62,6 +64,7 @@ class DeliveryOptions:
     chunk_size: int = 200
     lookahead: int = 32              # messages rendered ahead of the SMTP connection
     held_rows_wait_seconds: float = 300.0  # rows another session holds: wait this long for it to let go
+    suppression: SuppressionPolicy = SuppressionPolicy()  # bounces and the suppression list (issue 15)
 
 
 # What the preparing thread hands the sender thread, in order.
@@ -93,7 +96,15 @@ class Unlock:
     ids: list[int]
 
 
-Job = Send | Mark | Unlock
+@dataclass(frozen=True)
+class Lift:
+    """Lift the suppressions of these users' former addresses (their address changed; recorded)."""
+
+    user_ids: list[int]
+    addresses: list[str]
+
+
+Job = Send | Mark | Unlock | Lift
 
 
 def _chunks(rows: list[tuple[int, int]], size: int) -> Iterator[list[int]]:
@@ -169,6 +180,7 @@ class BatchSender:
                              if self.options.entity_ids else None)
         rows = [(r["id"], r["entity_id"]) for r in candidates]
         self._entity_of = dict(rows)
+        self._lift_expired()
         log.info("batch %s of %s: %d digests to consider", self.batch, self.digest_date, len(rows))
         client = SmtpClient(self.smtp_settings)
         sender = None
@@ -260,6 +272,7 @@ class BatchSender:
             status = {(r["entity_id"], r["user_id"]): r for r in self._q(
                 "deliver/recipient_status", entity_ids=[r["entity_id"] for r in rows],
                 user_ids=[r["user_id"] for r in rows], kind=NOTIFICATION_KIND)}
+            self._check_suppressions(status)
             seen: set[tuple[int, str]] = set()
             for row in rows:
                 if self._stop.is_set():
@@ -268,6 +281,45 @@ class BatchSender:
         finally:
             # The locks are released after the chunk's last outcome is recorded.
             self._emit(Unlock(locked))
+
+    # -- the suppression list (issue 15) ---------------------------------------------------------
+    @property
+    def _writes_ledger(self) -> bool:
+        return not (self.options.dry_run or self.options.redirect_to)
+
+    def _lift_expired(self) -> None:
+        """Suppressions past their TTL are lifted, recorded (the send-time check already ignores them)."""
+        if self._writes_ledger:
+            lifted = suppression.lift(self.conn, "ttl", now=self.now())
+            if lifted:
+                log.info("suppression TTL over, mailed again: %d address(es)", len(lifted))
+
+    def _check_suppressions(self, status: dict[tuple[int, int], dict[str, Any]]) -> None:
+        """Marks ``status`` rows whose mailbox is suppressed now (read here; written only by the ledger
+        thread: a user's former address, suppressed, is lifted there, recorded, as ``address_changed``).
+        A redirect to a test address mails no recipient's mailbox: nothing is suppressed then."""
+        if self.options.redirect_to:
+            return
+        keys = {k: a.key for k, s in status.items() if (a := parse(s["email"])) is not None}
+        found = suppression.active(self.conn, sorted(set(keys.values())), now=self.now())
+        for k, key in keys.items():
+            status[k]["suppressed"] = key in found
+        if self._writes_ledger and keys:
+            users = {status[k]["user_id"]: key for k, key in keys.items()}
+            self._emit(Lift(list(users), list(users.values())))
+
+    def _record_bounce(self, job: Send, reply: str) -> None:
+        """A refusal that says the mailbox is dead or full goes to the suppression list (ledger thread)."""
+        bounce = suppression.classify(reply)
+        address = parse(job.envelope_to)
+        if bounce is None or address is None or not self._writes_ledger:
+            return
+        standing = suppression.record_bounce(self.conn, address.key, job.row["user_id"], bounce, "smtp",
+                                             self.options.suppression, at=self.now(), digest_day=self.digest_date)
+        if standing.newly_suppressed:
+            self._count("newly_suppressed")
+            log.warning("entity=%s user=%s: %s suppressed (%s %s)", job.row["entity_id"], job.row["user_id"],
+                        address.key, standing.reason, bounce.status or "")
 
     def _emit(self, job: Job) -> None:
         if self._to_sender is None:  # nothing is sent (dry run): record here
@@ -340,6 +392,7 @@ class BatchSender:
                 log.warning("entity=%s user=%s refused permanently: %s", row["entity_id"], row["user_id"], exc)
                 self._consecutive_deferred = 0
                 self._ledger.submit(partial(self._record, Mark(row, "failed", str(exc)[:500], attempts)))
+                self._ledger.submit(partial(self._record_bounce, job, str(exc)))
                 return
             except TransientError as exc:
                 if attempts < self.options.attempts:
@@ -350,6 +403,7 @@ class BatchSender:
                     continue
                 self._consecutive_deferred += 1
                 self._ledger.submit(partial(self._record, Mark(row, "deferred", str(exc)[:500], attempts)))
+                self._ledger.submit(partial(self._record_bounce, job, str(exc)))
                 if self._consecutive_deferred >= self.options.max_consecutive_deferred:
                     self._stopped_early = True  # the server is struggling: leave the rest for the retry
                     self._stop.set()
@@ -382,10 +436,16 @@ class BatchSender:
             raise
         self._count("resent" if job.row["state"] == "sent" else "sent")
 
-    def _record(self, job: Mark | Unlock) -> None:
-        """One ledger write without a send: an outcome (failed, deferred, skipped) or a chunk's unlock."""
+    def _record(self, job: Mark | Unlock | Lift) -> None:
+        """One ledger write without a send: an outcome (failed, deferred, skipped), a chunk's unlock, or
+        the lifting of suppressions of changed addresses."""
         if isinstance(job, Unlock):
             self._q("deliver/unlock_rows", ids=job.ids, lock_key=LOCK_KEY)
+            return
+        if isinstance(job, Lift):
+            for address in suppression.lift(self.conn, "address_changed", user_ids=job.user_ids,
+                                            addresses=job.addresses, now=self.now()):
+                log.info("suppression of %s lifted: its user's address changed", address)
             return
         self._count(job.state if job.state != "skipped" else f"skipped:{job.reason}")
         if self.options.dry_run or self.options.redirect_to:

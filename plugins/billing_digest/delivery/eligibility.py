@@ -21,4 +21,6 @@ def ineligible_reason(status: Mapping[str, Any]) -> str | None:
         return "opted_out"
     if parse(status["email"]) is None:
         return "invalid_email"
+    if status.get("suppressed"):  # set by the send-time check of the suppression list
+        return "suppressed"
     return None
