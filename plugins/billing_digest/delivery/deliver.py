@@ -32,6 +32,7 @@ from typing import Any
 import psycopg
 
 from billing_digest import NOTIFICATION_KIND, sql
+from billing_digest.bounces import verp_sender
 from billing_digest.delivery import suppression
 from billing_digest.delivery.eligibility import ineligible_reason
 from billing_digest.delivery.ledger import LOCK_KEY, State, sendable_states
@@ -77,6 +78,7 @@ class Send:
     message: bytes
     envelope_to: str
     smtputf8: bool = False  # a non-ASCII address: sent only if the server offers SMTPUTF8
+    envelope_from: str | None = None  # a VERP sender naming this digest (setting bounce_address), else the From
 
 
 @dataclass(frozen=True)
@@ -308,6 +310,14 @@ class BatchSender:
             users = {status[k]["user_id"]: key for k, key in keys.items()}
             self._emit(Lift(list(users), list(users.values())))
 
+    def _verp_sender(self, row: dict[str, Any]) -> str | None:
+        """``bounces+d<row id>-<tag>@domain`` when the setting ``bounce_address`` is set: a bounce that
+        comes back later by e-mail names its digest (:mod:`billing_digest.bounces`)."""
+        settings = self.renderer.settings
+        if not settings.bounce_address or self.options.redirect_to:
+            return None
+        return verp_sender(settings.bounce_address, row["id"], settings.unsubscribe_secret)
+
     def _record_bounce(self, job: Send, reply: str) -> None:
         """A refusal that says the mailbox is dead or full goes to the suppression list (ledger thread)."""
         bounce = suppression.classify(reply)
@@ -351,7 +361,8 @@ class BatchSender:
         if self.options.dry_run:
             self._count("dry_run")
             return
-        self._emit(Send(row, message_id, message, envelope_to, smtputf8=not envelope_to.isascii()))
+        self._emit(Send(row, message_id, message, envelope_to, smtputf8=not envelope_to.isascii(),
+                        envelope_from=self._verp_sender(row)))
 
     # -- sender thread: SMTP and the ledger, in order ---------------------------------------------
     def _sender_loop(self, client: SmtpClient) -> None:
@@ -386,8 +397,8 @@ class BatchSender:
                     self._skip_needs_smtputf8(job)
                     return
                 # The server may accept this message only once every earlier outcome is committed.
-                client.send(self._envelope_from, job.envelope_to, job.message, before_accept=self._ledger.wait,
-                            smtputf8=job.smtputf8)
+                client.send(job.envelope_from or self._envelope_from, job.envelope_to, job.message,
+                            before_accept=self._ledger.wait, smtputf8=job.smtputf8)
             except PermanentError as exc:
                 log.warning("entity=%s user=%s refused permanently: %s", row["entity_id"], row["user_id"], exc)
                 self._consecutive_deferred = 0
