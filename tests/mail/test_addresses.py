@@ -47,3 +47,20 @@ def test_at_most_254_characters():
     address = f"{local}@{label}.{label}.{label}.{'c' * (254 - 61 - 3 * 61 - 4)}.com"
     assert len(address) == 254 and parse(address) is not None
     assert parse("a" + address) is None
+
+
+def test_the_address_rules_are_stated_once():
+    """Issue 16: only mail/addresses.py says what an address is; the build, the send-time check and the
+    suppression list call it (no second regex, no second email-validator call)."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    restating = re.compile(r"email_validator|validate_email|EMAIL_RE|is_valid_email")
+    offenders = [str(p.relative_to(root)) for p in [*root.glob("plugins/**/*.py"), *root.glob("dags/*.py")]
+                 if p.name != "addresses.py" and restating.search(p.read_text(encoding="utf-8"))]
+    assert offenders == []
+    users = {p.relative_to(root).as_posix() for p in root.glob("plugins/**/*.py")
+             if "from billing_digest.mail.addresses import" in p.read_text(encoding="utf-8")}
+    assert {"plugins/billing_digest/transform.py", "plugins/billing_digest/delivery/eligibility.py",
+            "plugins/billing_digest/delivery/deliver.py"} <= users
