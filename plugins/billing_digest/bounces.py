@@ -7,8 +7,9 @@ classifies and records it like a refusal at send time.
 
 - **VERP**: with the setting ``bounce_address`` (``bounces@fintera.com.br``), each digest goes out
   with the envelope sender ``bounces+d<ledger id>-<tag>@fintera.com.br``; the tag is an HMAC of the
-  id (key: the unsubscribe secret), so nobody can forge a bounce that suppresses someone else. A DSN
-  then names its digest whatever the remote MTA writes; without a valid token it is ignored.
+  id (key: the unsubscribe secret; previous secrets still verify), so nobody can forge a bounce
+  that suppresses someone else. A DSN then names its digest whatever the remote MTA writes; without
+  a valid token it is ignored.
   Without ``bounce_address``, the DSN's own fields (Final-Recipient) name the address.
 - **Parsing**: ``flufl.bounce`` (Mailman's detectors) finds the failed recipients of RFC 3464 DSNs
   and of the non-standard formats of old MTAs; the per-recipient fields of a ``message/delivery-status``

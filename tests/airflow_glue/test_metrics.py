@@ -34,3 +34,10 @@ def test_a_run_without_batches_has_no_duration():
     names = [m.name for m in metrics.of_run({}, {"nfse": 0}, [])]
     assert "billing_digest.delivery.duration" not in names and "billing_digest.digests.skipped" in names
     assert metrics.held() == [Metric("incr", "billing_digest.run.held", 1)]
+
+
+def test_the_guides_coverage_is_a_percentage_gauge():
+    assert metrics.of_guides(114, 57) == [Metric("gauge", "billing_digest.guides.coverage", 50.0),
+                                          Metric("gauge", "billing_digest.guides.errors_without_guide", 57)]
+    assert metrics.of_guides(3, 2)[0].value == 66.7
+    assert metrics.of_guides(0, 0) == []

@@ -46,7 +46,7 @@ def read_bounces(settings: Settings) -> dict[str, int]:
             assert hook.mail_client is not None
             outcomes["messages"] = bounces.drain(
                 hook.mail_client, settings.bounce_folder, settings.bounce_done_folder,
-                lambda raw: bounces.record_report(conn, raw, settings.bounce_address, [settings.unsubscribe_secret],
+                lambda raw: bounces.record_report(conn, raw, settings.bounce_address, settings.unsubscribe_secrets,
                                                   policy, outcomes))
     except (OSError, imaplib.IMAP4.error, RuntimeError) as exc:
         log.warning("the bounce mailbox (connection %r) could not be read: %s: %s; the digests go out anyway, "

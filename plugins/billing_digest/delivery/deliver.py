@@ -316,7 +316,7 @@ class BatchSender:
         settings = self.renderer.settings
         if not settings.bounce_address or self.options.redirect_to:
             return None
-        return verp_sender(settings.bounce_address, row["id"], settings.unsubscribe_secret)
+        return verp_sender(settings.bounce_address, row["id"], settings.unsubscribe_secrets[0])
 
     def _record_bounce(self, job: Send, reply: str) -> None:
         """A refusal that says the mailbox is dead or full goes to the suppression list (ledger thread)."""
