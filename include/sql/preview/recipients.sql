@@ -2,7 +2,7 @@
 -- suppression of the address when it is suppressed now (why and since when; issue 15).
 SELECT l.user_id, coalesce(u.name, l.recipient_name) AS name, l.recipient_name, l.email, l.sent_to,
        l.state, l.reason, l.attempts, l.sent_at, l.message_id, l.resend_count, l.batch, l.updated_at,
-       s.reason AS suppression_reason, s.code AS suppression_code, s.suppressed_at, s.expires_at AS suppressed_until
+       s.address AS suppressed_address, s.reason AS suppression_reason, s.code AS suppression_code, s.suppressed_at, s.expires_at AS suppressed_until
 FROM digest.deliveries l
 LEFT JOIN billing.users u ON u.id = l.user_id
 LEFT JOIN digest.suppressions s
