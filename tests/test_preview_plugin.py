@@ -282,7 +282,8 @@ def test_hostile_names_are_neutralised_on_the_page(logged_in, day, conn):
     assert "E-mail to Bruno Reis" in page
 
 
-def test_an_editor_of_the_dag_lifts_a_suppression_from_the_page_and_it_is_recorded(app, day, conn, auth_manager):
+def test_an_editor_of_the_dag_lifts_a_suppression_from_the_page_and_it_is_recorded(airflow_db, app, day, conn,
+                                                                                    auth_manager):
     from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
 
     page_of_padaria = f"/?digest_date=2026-11-27&entity_id={day['padaria']}"
