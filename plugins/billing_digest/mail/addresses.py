@@ -16,6 +16,7 @@ or twice in a row, 254 characters at most, internationalised domains and local p
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from email_validator import EmailNotValidError, validate_email
@@ -38,9 +39,11 @@ class Address:
         return self.smtp.rsplit("@", 1)[1]
 
 
+@functools.lru_cache(maxsize=65536)
 def parse(address: str | None) -> Address | None:
     """The address normalised, or None when it is not one plain deliverable mailbox (surrounding
-    whitespace ignored)."""
+    whitespace ignored). Cached: email-validator takes ~60 us an address, and a delivery asks about
+    each one a few times (eligibility, the suppression list, the envelope)."""
     if not address or not address.strip():
         return None
     try:
