@@ -152,6 +152,8 @@ def prepare_errors(errors: pd.DataFrame, problems: Problems) -> pd.DataFrame:
 
     df["invoice_number"] = clean_text(df["invoice_number"], 60).fillna("#" + df["invoice_id"].astype("string"))
     df["entity_name"] = clean_text(df["entity_name"], 200).fillna("Empresa " + df["entity_id"].astype("string"))
+    if "entity_cnpj" in df:  # shown as the source has it when it is not 14 digits (formatting.cnpj_br)
+        df["entity_cnpj"] = clean_text(df["entity_cnpj"], 40)
     df["billing_type"] = df["billing_type"].where(df["billing_type"].isin(["manual", "automatic"]), None)
     df["attempts"] = pd.to_numeric(df["attempts"], errors="coerce").fillna(0).astype("int64")
     return df

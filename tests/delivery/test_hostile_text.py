@@ -24,6 +24,7 @@ SETTINGS = Settings(unsubscribe_secret="test")
 ESC, RLO = "\x1b", "\u202e"
 HOSTILE = {
     "entity": f"Acme{ESC}[2J{RLO}AGLTD",
+    "cnpj": f"11.222{ESC}[8m.333\u2066/0001",  # not 14 digits: shown as the source has it
     "user": f"Ana{ESC}]0;pwned{chr(7)} \u2066Lima\u2069",
     "customer": f"Cliente {ESC}[31mVermelho{ESC}[0m\u202dX",
     "message": f"Rejeitada: {ESC}]8;;http://evil.example/{ESC}\\clique{ESC}]8;;{ESC}\\ \u200fE\u009b1m160",
@@ -32,11 +33,11 @@ HOSTILE = {
 }
 # What must appear nowhere: ESC and the 8-bit CSI, every bidi control, and the readable remains of a
 # sequence whose ESC alone was dropped ("[2J", "]0;", "]8;;").
-FORBIDDEN = re.compile(r"[\x1b\x9b\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]|\[2J|\]0;|\]8;;|\[31m|pwned|evil")
+FORBIDDEN = re.compile(r"[\x1b\x9b\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]|\[2J|\]0;|\]8;;|\[31m|\[8m|pwned|evil")
 
 
 def test_hostile_row_reaches_no_part_of_the_sent_message(world, conn, smtp_sink):
-    acme = world.entity(HOSTILE["entity"])
+    acme = world.entity(HOSTILE["entity"], cnpj=HOSTILE["cnpj"])
     world.user(HOSTILE["user"], "ana@acme.com.br", [acme])
     inv = world.invoice(acme, local(DAY, 9), customer=HOSTILE["customer"], number=HOSTILE["number"])
     world.all_ok(inv, local(DAY, 9), steps=("boleto", "charge_email"))
@@ -59,3 +60,4 @@ def test_hostile_row_reaches_no_part_of_the_sent_message(world, conn, smtp_sink)
     assert "AcmeAGLTD" in parts["subject"] and "Ana Lima" in parts["to"]
     for text in (parts["text"], parts["html"]):
         assert "Cliente VermelhoX" in text and "Rejeitada: clique E160" in text and "FAT-1" in text
+        assert "11.222.333/0001" in text
