@@ -93,3 +93,17 @@ def test_a_dead_mailbox_gets_one_rcpt_over_two_days(world, conn, company, smtp_s
     assert rcpts["dead.new@acme.com.br"] == 1 and rcpts["dead@acme.com.br"] == 1
     assert conn.execute("SELECT lift_reason FROM digest.suppressions WHERE address = 'dead@acme.com.br'"
                         ).fetchone() == ("address_changed",)
+
+
+def test_a_server_refusing_most_recipients_as_unknown_suppresses_nobody(world, conn, smtp_sink):
+    """A relay answering "5.1.1 user unknown" to everyone (a wrong route) is not a day of dead mailboxes."""
+    acme = world.entity("Acme LTDA")
+    for n in range(12):
+        world.user(f"User {n}", f"user{n}@acme.com.br", [acme])
+    world.user("Ana", "ana@acme.com.br", [acme])
+    smtp_sink.faults.on_rcpt = lambda a: None if a.startswith("ana") else "550 5.1.1 User unknown"
+    day_of_errors(world, conn, acme, DAY1)
+    outcomes = send_day(conn, smtp_sink.port, DAY1)
+    assert outcomes["failed"] == 12 and outcomes["sent"] == 1
+    assert outcomes["bounces_not_recorded"] == 12
+    assert conn.execute("SELECT count(*) FROM digest.suppressions").fetchone() == (0,)

@@ -52,6 +52,15 @@ def test_a_known_status_wins_over_the_text():
     assert classify("550 5.7.1 user unknown") is None  # the server said policy
 
 
+@pytest.mark.parametrize("hard,accepted,systemic", [
+    (0, 0, False), (3, 0, False), (9, 0, False),      # a few dead mailboxes, even with nothing accepted
+    (10, 0, True), (40, 39, True),                    # most refused as unknown: the server's fault
+    (40, 40, False), (10, 500, False),                # a backlog of dead mailboxes among live ones
+])
+def test_most_recipients_refused_as_unknown_looks_systemic(hard, accepted, systemic):
+    assert suppression.looks_systemic(hard, accepted) is systemic
+
+
 HARD, SOFT = Bounce("hard", "5.1.1", "550 5.1.1"), Bounce("soft", "4.2.2", "452 4.2.2")
 
 

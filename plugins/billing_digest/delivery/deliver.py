@@ -157,6 +157,7 @@ class BatchSender:
         self._entity_of: dict[int, int] = {}
         self._held_elsewhere: set[int] = set()  # rows another session held when this batch reached them
         self._ever_held_elsewhere: set[int] = set()
+        self._bounces: list[tuple[Send, suppression.Bounce]] = []  # refusals to record when the batch ends
 
     def _q(self, name: str, **params: Any) -> list[dict[str, Any]]:
         with self.conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
@@ -209,6 +210,7 @@ class BatchSender:
                 sender.join()
             client.close()
             self.smtp_connections = client.connections
+            self._record_bounces()
         if isinstance(self._error, psycopg.OperationalError):
             raise self._ledger_lost(self._error) from self._error
         if self._error is not None:
@@ -319,17 +321,39 @@ class BatchSender:
         return verp_sender(settings.bounce_address, row["id"], settings.unsubscribe_secrets[0])
 
     def _record_bounce(self, job: Send, reply: str) -> None:
-        """A refusal that says the mailbox is dead or full goes to the suppression list (ledger thread)."""
+        """A refusal that says the mailbox is dead or full is kept for the suppression list (sender thread)."""
         bounce = suppression.classify(reply)
-        address = parse(job.envelope_to)
-        if bounce is None or address is None or not self._writes_ledger:
+        if bounce is not None and self._writes_ledger:
+            self._bounces.append((job, bounce))
+
+    def _record_bounces(self) -> None:
+        """The batch's bounces into the suppression list, once its threads are done (so no transaction
+        spans another thread's ledger writes). Unless they look systemic (:func:`suppression.looks_systemic`:
+        most recipients refused as unknown: a relay's fault, not the mailboxes'), then none is recorded."""
+        if not self._bounces:
             return
-        standing = suppression.record_bounce(self.conn, address.key, job.row["user_id"], bounce, "smtp",
-                                             self.options.suppression, at=self.now(), digest_day=self.digest_date)
-        if standing.newly_suppressed:
-            self._count("newly_suppressed")
-            log.warning("entity=%s user=%s: %s suppressed (%s %s)", job.row["entity_id"], job.row["user_id"],
-                        address.key, standing.reason, bounce.status or "")
+        hard = sum(1 for _, b in self._bounces if b.kind == "hard")
+        accepted = sum(self.outcomes.get(k, 0) for k in ("sent", "resent"))
+        if suppression.looks_systemic(hard, accepted):
+            self._count("bounces_not_recorded", len(self._bounces))
+            log.error("batch %s of %s: %d recipients refused as unknown and %d accepted: that looks like the SMTP "
+                      "server's fault, not the mailboxes'; nothing suppressed (docs/bounces-and-addresses.md)",
+                      self.batch, self.digest_date, hard, accepted)
+            return
+        try:
+            for job, bounce in self._bounces:
+                address = parse(job.envelope_to)
+                if address is None:
+                    continue
+                standing = suppression.record_bounce(self.conn, address.key, job.row["user_id"], bounce, "smtp",
+                                                     self.options.suppression, at=self.now(),
+                                                     digest_day=self.digest_date)
+                if standing.newly_suppressed:
+                    self._count("newly_suppressed")
+                    log.warning("entity=%s user=%s: %s suppressed (%s %s)", job.row["entity_id"],
+                                job.row["user_id"], address.key, standing.reason, bounce.status or "")
+        except psycopg.Error as exc:  # the ledger's own failure is reported by run(); the next refusal re-learns
+            log.warning("batch %s: bounces not recorded in the suppression list: %s", self.batch, exc)
 
     def _emit(self, job: Job) -> None:
         if self._to_sender is None:  # nothing is sent (dry run): record here
@@ -403,7 +427,7 @@ class BatchSender:
                 log.warning("entity=%s user=%s refused permanently: %s", row["entity_id"], row["user_id"], exc)
                 self._consecutive_deferred = 0
                 self._ledger.submit(partial(self._record, Mark(row, "failed", str(exc)[:500], attempts)))
-                self._ledger.submit(partial(self._record_bounce, job, str(exc)))
+                self._record_bounce(job, str(exc))
                 return
             except TransientError as exc:
                 if attempts < self.options.attempts:
@@ -414,7 +438,7 @@ class BatchSender:
                     continue
                 self._consecutive_deferred += 1
                 self._ledger.submit(partial(self._record, Mark(row, "deferred", str(exc)[:500], attempts)))
-                self._ledger.submit(partial(self._record_bounce, job, str(exc)))
+                self._record_bounce(job, str(exc))
                 if self._consecutive_deferred >= self.options.max_consecutive_deferred:
                     self._stopped_early = True  # the server is struggling: leave the rest for the retry
                     self._stop.set()

@@ -93,6 +93,19 @@ def classify(reply: str, status: str | None = None) -> Bounce | None:
     return None
 
 
+#: A batch with at least this many hard bounces, and more of them than accepted messages, looks systemic.
+SYSTEMIC_FLOOR = 10
+
+
+def looks_systemic(hard_bounces: int, accepted: int) -> bool:
+    """Whether a batch's hard bounces look like the SMTP server's fault rather than dead mailboxes: a
+    relay that answers "5.1.1 user unknown" to everyone (a wrong route, a broken directory lookup) must
+    not suppress every address. At least :data:`SYSTEMIC_FLOOR` of them, and more than were accepted
+    (a normal day: a few dead mailboxes among hundreds accepted; a first run may find a backlog of
+    them, still far fewer than the live ones)."""
+    return hard_bounces >= SYSTEMIC_FLOOR and hard_bounces > accepted
+
+
 @dataclass(frozen=True)
 class SuppressionPolicy:
     """The settings ``bounce_score_threshold``, ``soft_bounce_score``, ``bounce_score_reset_days``,
@@ -156,7 +169,7 @@ def record_bounce(conn: psycopg.Connection, address: str, user_id: int | None, b
                   policy: SuppressionPolicy, at: dt.datetime | None = None,
                   digest_day: dt.date | None = None) -> Standing:
     """Record one bounce of ``address`` (an ``Address.key``) in one transaction; its new standing.
-    (A delivery calls it from its ledger thread, the only one that writes on the batch's connection.)"""
+    (A delivery calls it when its batch's threads are done: no other write shares the transaction.)"""
     at = at or dt.datetime.now(dt.UTC)
     with conn.transaction():
         found = _rows(conn, "suppression/load_for_update", address=address)
