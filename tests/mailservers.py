@@ -18,8 +18,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from conftest import missing_system_tool  # pytest's module: importing tests.conftest would run it twice
+
 from devtools.smtp_sink import free_port
-from tests.conftest import missing_system_tool
 
 DOVECOT, POSTFIX = "/usr/sbin/dovecot", "/usr/sbin/postfix"
 
