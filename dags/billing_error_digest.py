@@ -19,7 +19,9 @@ history does not cover the window, when a topic's volume is wildly off its trail
 systemic problems; says why) → `build_digests` (pandas: topics, group per company, recipients;
 stages payloads and the delivery ledger `digest.deliveries`) → `plan_batches` → `deliver`
 (mapped over at most `max_batches` batches; one SMTP connection per batch) → `summarize`
-(counts by outcome and reason: XCom, log, metrics, and this run's note in the UI).
+(counts by outcome and reason: XCom, log, metrics, and this run's note in the UI) →
+`apply_retention` (deletes our tables' rows older than their retention settings, in small
+chunks; never after a held or failed run).
 
 **Once per digest.** The ledger row of (day, company, user) becomes `sent` only after the SMTP
 server accepted the message, durably, before the next message can be accepted: retries, re-runs
@@ -55,6 +57,7 @@ import os
 
 import pendulum
 from airflow.sdk import (
+    DAG,
     AsyncCallback,
     CronDataIntervalTimetable,
     DeadlineAlert,
@@ -103,8 +106,8 @@ def _failure_alert(context: dict) -> None:
 
 def _late_run_alert() -> list[DeadlineAlert]:
     """E-mail the data team when a run has not finished LATE_ALERT_AFTER_MINUTES after it was queued
-    (the scheduled run is queued at 06:30: 07:15 by default). 0 turns it off: Airflow 3.3.2's
-    `dags test` fails at the end of a successful run of a DAG with a deadline, so the demo does."""
+    (the scheduled run is queued at 06:30: 07:15 by default). 0 turns it off. `airflow dags test`
+    and dag.test() leave it off by themselves (_without_deadline_in_dag_test)."""
     if LATE_ALERT_AFTER_MINUTES <= 0:
         return []
     return [DeadlineAlert(reference=DeadlineReference.DAGRUN_QUEUED_AT,
@@ -256,6 +259,17 @@ def billing_error_digest() -> None:
         ctx["run_label"] = run_note.label(result)  # type: ignore[typeddict-unknown-key]
         return result.to_xcom()
 
+    @task
+    def apply_retention(built: dict, _summary: dict) -> list[dict]:
+        # After a successful summarize only: a held or failed run deletes nothing (issue 17).
+        from billing_digest import retention
+        from billing_digest.airflow_glue import glue
+        from billing_digest.handoffs import BuiltDay
+
+        with glue.billing_db() as conn:
+            cuts = retention.apply(conn, BuiltDay.from_xcom(built).digest_date, glue.settings())
+        return [c.to_xcom() for c in cuts]
+
     window = wait_for_billing_data()
     staged = extract_errors(window)
     checked = check_quality(staged)
@@ -263,7 +277,32 @@ def billing_error_digest() -> None:
     batches = plan_batches(built)
     read_bounces(built) >> batches
     reports = deliver.expand(batch=batches)
-    summarize(built, checked, reports)
+    apply_retention(built, summarize(built, checked, reports))
 
 
-billing_error_digest()
+def _without_deadline_in_dag_test(shipped: DAG) -> DAG:
+    """Return ``shipped``, whose ``test()`` (what `airflow dags test` calls) runs without the deadline.
+
+    Works around an Airflow 3.3.2 bug (docs/operations-notes.md): ``DAG.test()`` serializes the DAG in
+    memory, where ``deadline`` stays a list of encoded dicts (only the metadata-DB write path turns
+    them into ``deadline_alert`` UUIDs), and when the run succeeds ``DagRun.update_state`` passes each
+    dict to ``DeadlineAlertModel.get_by_id``: a traceback, exit 1. Only the test path changes: the
+    scheduler never calls ``test()``, and the copy ``test()`` re-parses from this file and writes to
+    the metadata DB keeps the deadline. Remove when Airflow fixes the bug.
+    """
+    if not shipped.deadline:
+        return shipped
+    airflow_test = shipped.test
+
+    def test(*args, **kwargs):
+        deadline, shipped.deadline = shipped.deadline, None
+        try:
+            return airflow_test(*args, **kwargs)
+        finally:
+            shipped.deadline = deadline
+
+    shipped.test = test  # type: ignore[method-assign]
+    return shipped
+
+
+_without_deadline_in_dag_test(billing_error_digest())

@@ -27,6 +27,9 @@ The DAG's steps, in order
     bounces         read_bounces: DSNs of the bounce mailbox (VERP, flufl.bounce), recorded as suppressions
     plan            plan_batches: the batches with something to send, labelled for the UI
     summary         summarize: counts by topic, outcome and reason; the day's report
+    retention       apply_retention: delete our tables' rows past their settings, in bounded chunks
+    holds           held days remembered (digest.day_holds): why, for the history page and the preview
+    history         the days compared: what the history page charts over a period
 
 Rooms
     mail/           what a recipient reads, rendered and encoded (no I/O)

@@ -18,7 +18,7 @@ import datetime as dt
 
 import psycopg
 
-from billing_digest import coverage, sql, volume
+from billing_digest import coverage, holds, sql, volume
 from billing_digest.handoffs import Handoff
 from billing_digest.settings import Settings
 from billing_digest.window import Window
@@ -82,6 +82,7 @@ def check_day(conn: psycopg.Connection, window: Window, settings: Settings,
         problems += [f"volume anomaly: {a}. If the day really is this bad (an outage), run it again with the "
                      "parameter accept_anomaly=true to send anyway" for a in vol.anomalies]
     if problems:
+        holds.record(conn, window.digest_date, problems)  # the history page and the preview say why
         raise DataQualityError(f"the digest of {window.digest_date} is held, nothing was sent: " + " | ".join(problems))
     return DayCheck(window.digest_date, staged, cov.first_attempt, cov.last_attempt, cov.window_invoices,
                     cov.silent_invoices, vol.today, vol.median, vol.trailing_days, vol.note,

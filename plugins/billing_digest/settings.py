@@ -105,6 +105,23 @@ class Settings(BaseSettings):
         "Volume guard: fewer trailing reported days than this and the volume is not judged (said so)."))
     anomaly_trailing_days: int = Field(14, ge=1, le=366, description=(
         "Volume guard: how many trailing reported days it compares with."))
+    # -- retention (issue 17; billing_digest.retention.TABLES, docs/operations-notes.md) --
+    retention_errors_days: int = Field(90, ge=0, description=(
+        "Days `digest.errors` (the staged errors, re-derivable from the billing data) keeps rows, back from the "
+        "run's digest day; 0: for ever. The volume guard's trailing days are always kept."))
+    retention_entity_digests_days: int = Field(90, ge=0, description=(
+        "Days `digest.entity_digests` (the payloads: what each e-mail said; the preview needs them) keeps rows; "
+        "0: for ever."))
+    retention_deliveries_days: int = Field(400, ge=0, description=(
+        "Days the ledger `digest.deliveries` (who was sent what, when: audit) keeps rows; 0: for ever."))
+    retention_day_reports_days: int = Field(1100, ge=0, description=(
+        "Days `digest.day_reports` (run summaries, a few KB a day: the history page) keeps rows; 0: for ever."))
+    retention_day_holds_days: int = Field(1100, ge=0, description=(
+        "Days `digest.day_holds` (why a day was held: the history page) keeps rows; 0: for ever."))
+    retention_unsubscribes_days: int = Field(1830, ge=0, description=(
+        "Days `digest.unsubscribes` (proof of each opt-out) keeps rows; 0: for ever."))
+    retention_chunk_rows: int = Field(5000, ge=1, le=1_000_000, description=(
+        "Rows deleted per statement by retention, each its own short transaction (no long locks)."))
     # -- bounces, suppression list, addresses (issue 15; docs/bounces-and-addresses.md) --
     bounce_score_threshold: float = Field(4.0, gt=0, description=(
         "Suppression list: a mailbox is suppressed when its bounce score reaches this (a hard bounce "
@@ -122,6 +139,9 @@ class Settings(BaseSettings):
         "The bounce mailbox's folder read over IMAP (connection `billing_bounces`)."))
     bounce_done_folder: str = Field("Processed", min_length=1, description=(
         "Where read bounce messages are moved, so each is read once."))
+    retention_suppression_events_days: int = Field(1100, ge=0, description=(
+        "Days `digest.suppression_events` (each bounce, suppression and lift) keeps rows; 0: for ever. "
+        "The suppression list itself (one row per mailbox that bounced) is kept."))
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,

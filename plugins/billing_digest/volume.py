@@ -20,6 +20,7 @@ import psycopg
 
 from billing_digest import sql
 from billing_digest.handoffs import Handoff
+from billing_digest.settings import Settings
 from billing_digest.topics import STEP_TOPIC, TOPICS
 
 
@@ -68,3 +69,37 @@ def measure(conn: psycopg.Connection, digest_date: dt.date, *, trailing_days: in
     today = days.pop(digest_date, {t.code: 0 for t in TOPICS})
     trailing = [days[d] for d in sorted(days, reverse=True)]
     return assess(digest_date, today, trailing, factor=factor, floor=floor, min_days=min_days)
+
+
+def baseline_start(conn: psycopg.Connection, digest_date: dt.date, settings: Settings) -> dt.date | None:
+    """The oldest day :func:`measure` reads for ``digest_date`` (and so for any later day): retention
+    never deletes it or anything after it from the tables this guard reads. None: no baseline yet."""
+    row = conn.execute(sql.load("volume/baseline_start"),
+                       {"digest_date": digest_date, "trailing_days": settings.anomaly_trailing_days}).fetchone()
+    return row[0] if row else None
+
+
+@dataclasses.dataclass(frozen=True)
+class Baseline:
+    median: float     # of the trailing reported days
+    threshold: float  # the day's errors at or above this hold it
+
+
+def baselines(series: dict[dt.date, dict[str, int]], days: list[dt.date],
+              settings: Settings) -> dict[dt.date, dict[str, Baseline]]:
+    """Per day of ``days``, per topic, the guard's baseline as :func:`assess` judges it (pure): the
+    median of the ``anomaly_trailing_days`` reported days before it in ``series`` (reported day ->
+    errors per topic) and the threshold ``max(factor x median, median + floor)``; no entry for a day
+    with fewer than ``anomaly_min_days`` of them. The history page reads the guard through this."""
+    reported = sorted(series)
+    out: dict[dt.date, dict[str, Baseline]] = {}
+    for day in days:
+        trailing = [series[d] for d in reported if d < day][-settings.anomaly_trailing_days:]
+        if len(trailing) < settings.anomaly_min_days:
+            continue
+        out[day] = {}
+        for topic in TOPICS:
+            median = float(statistics.median(d.get(topic.code, 0) for d in trailing))
+            out[day][topic.code] = Baseline(median, max(settings.anomaly_factor * median,
+                                                        median + settings.anomaly_floor))
+    return out

@@ -52,7 +52,7 @@ def test_data_short_of_the_window_end_holds_the_run_until_it_arrives(airflow_env
 
 
 def test_data_that_never_arrives_times_out_tells_the_data_team_and_sends_nothing(airflow_env, world, smtp_sink,
-                                                                                 monkeypatch):
+                                                                                 monkeypatch, conn):
     monkeypatch.setenv("BILLING_DIGEST_FRESHNESS_TIMEOUT_HOURS", str(4 / 3600))  # 4 s
     monkeypatch.setenv("BILLING_DIGEST_ALERT_EMAIL", "dados@fintera.com.br")
     company_with_errors(world)
@@ -63,6 +63,9 @@ def test_data_that_never_arrives_times_out_tells_the_data_team_and_sends_nothing
     assert alert.rcpt_tos == ["dados@fintera.com.br"]
     assert alert.message["Subject"] == ("[billing_error_digest] digest of 2026-11-27 HELD, nothing sent: "
                                         "the billing data did not arrive")
+    guard, problems = conn.execute("SELECT guard, problems FROM digest.day_holds WHERE digest_date = %s",
+                                   (DAY,)).fetchone()  # the history page and the preview show why
+    assert guard == "freshness" and problems[0].startswith("the billing data did not arrive")
 
 
 def test_a_day_older_than_the_history_sends_nothing_and_says_why(airflow_env, world, smtp_sink, monkeypatch, conn):
@@ -106,9 +109,18 @@ def test_a_volume_anomaly_is_held_then_sent_on_purpose_and_recorded(airflow_env,
         inv = world.invoice(acme, local(DAY, 9, i % 60), nfse=False, notification=False)
         world.attempt(inv, "boleto", "failed", local(DAY, 11), "API do banco indisponível (HTTP 503)")
     world.data_loaded_until(local(NEXT, 6))
+    # Staged errors of a day 200 days back: past retention (90 days), deleted only by a successful run.
+    old_day = DAY - dt.timedelta(days=200)
+    conn.execute("INSERT INTO digest.errors (digest_date, invoice_id, step, kind) VALUES (%s, 1, 'nfse', 'failed')",
+                 (old_day,))
 
     held = airflow_env().test(logical_date=RUN_AFTER)
     assert held.state == "failed"
+    old_rows = "SELECT count(*) FROM digest.errors WHERE digest_date = %s"
+    assert conn.execute(old_rows, (old_day,)).fetchone() == (1,)  # a held run deletes nothing
+    guard, problems = conn.execute("SELECT guard, problems FROM digest.day_holds WHERE digest_date = %s",
+                                   (DAY,)).fetchone()
+    assert guard == "quality" and "80 errors in topic Cobrança" in problems[0]  # the history page says why
     [alert] = smtp_sink.messages  # the data team is told; no digest left
     assert alert.rcpt_tos == ["dados@fintera.com.br"]
     body = " ".join(alert.message.get_content().split())
@@ -120,3 +132,4 @@ def test_a_volume_anomaly_is_held_then_sent_on_purpose_and_recorded(airflow_env,
     summary = conn.execute("SELECT summary FROM digest.day_reports WHERE digest_date = %s", (DAY,)).fetchone()[0]
     assert len(summary["accepted_anomaly"]) == 1 and "80 errors" in summary["accepted_anomaly"][0]
     assert "SENT DESPITE A VOLUME ANOMALY" in caplog.text
+    assert conn.execute(old_rows, (old_day,)).fetchone() == (0,)  # apply_retention ran after the sent run

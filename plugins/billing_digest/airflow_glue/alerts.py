@@ -102,6 +102,20 @@ def _send(msg: EmailMessage, smtp: SmtpSettings) -> None:
         client.send(msg["From"].addresses[0].addr_spec, str(msg["To"]), wire_bytes(msg))
 
 
+def record_late_data(exception: BaseException | None, day: dt.date | None) -> None:
+    """The data never arrived (the sensor gave up): remember the held day for the history page and the
+    preview (the quality checks record their own holds). Never hides the failure being reported."""
+    if type(exception).__name__ != "AirflowSensorTimeout" or day is None:
+        return
+    from billing_digest import holds
+
+    try:
+        with glue.billing_db() as conn:
+            holds.record(conn, day, [f"the billing data did not arrive: {exception}"], guard="freshness")
+    except Exception as exc:  # noqa: BLE001 - a record must never hide the original failure
+        log.error("could not record the held day: %s", exc)
+
+
 def notify_failure(context: Mapping[str, Any]) -> None:
     """A task failed after its retries: e-mail the data team; a held day also gets a note and a metric."""
     exception = context.get("exception")
@@ -112,6 +126,7 @@ def notify_failure(context: Mapping[str, Any]) -> None:
             glue.emit(metrics.held())
             note = run_note.held_note(digest_date_of(context), getattr(ti, "task_id", "?"), held)
             glue.publish_run_note(dag_id_of(context), str(context.get("run_id", "")), note)
+            record_late_data(exception, digest_date_of(context))
         settings = glue.settings(check=False)  # also when the run failed on the secret
         if not settings.alert_email:
             log.warning("run failed; no alert_email configured, nobody is e-mailed")

@@ -35,6 +35,7 @@ CREATE TABLE IF NOT EXISTS digest.suppression_events (
     actor    text                    -- who lifted it by hand
 );
 CREATE INDEX IF NOT EXISTS suppression_events_address_idx ON digest.suppression_events (address, at);
+CREATE INDEX IF NOT EXISTS suppression_events_at_idx ON digest.suppression_events (at);  -- retention
 
 -- For the product: the users of each company whose e-mail is suppressed now, so the company's admins
 -- can be told "this user's e-mail bounces" (and fix it: a changed address lifts the suppression).
