@@ -31,22 +31,30 @@ def test_skipped_digests_are_grouped_by_why():
                                         "skipped_invalid": 1, "skipped_other": 1}
 
 
-def test_the_baseline_is_the_guards_median_and_threshold_of_the_trailing_reported_days():
+def test_the_baseline_is_the_guards_usual_errors_and_threshold_of_the_trailing_reported_days():
     series = {DAY - dt.timedelta(days=k): {"nfse": n} for k, n in ((1, 10), (2, 100), (4, 20), (5, 1000))}
-    base = volume.baselines(series, [DAY], SETTINGS)[DAY]["nfse"]
-    assert base.median == 20  # the 3 reported days before DAY: 10, 100, 20 (day 3 was not reported)
+    invoices = dict.fromkeys([DAY - dt.timedelta(days=k) for k in range(6)], 1000)
+    base = volume.baselines(series, [DAY], SETTINGS, invoices)[DAY]["nfse"]
+    assert base.median == 20  # the 3 reported days before DAY: 1%, 10%, 2% of 1,000 invoices; DAY bills 1,000
     assert base.threshold == 70  # max(3 x 20, 20 + 50)
-    assert volume.baselines(series, [DAY - dt.timedelta(days=4)], SETTINGS) == {}  # 1 day < anomaly_min_days
+    busy = volume.baselines(series, [DAY], SETTINGS, {**invoices, DAY: 5000})[DAY]["nfse"]
+    assert (busy.median, busy.threshold) == (100, 300)  # a billing wave: 5x the invoices, 5x the usual errors
+    assert volume.baselines(series, [DAY - dt.timedelta(days=4)], SETTINGS, invoices) == {}  # 1 day < min_days
+    assert volume.baselines(series, [DAY], SETTINGS) == {}  # the day's invoices unknown: no line
 
 
 def test_the_threshold_is_where_the_guard_holds():
-    """The page's dashed line is the guard's own limit: at the threshold assess() holds, below it not."""
+    """The page's dashed line is the guard's own limit: at the threshold assess() holds, below it not
+    (for a jump that is wide across the companies; breadth is not a line)."""
     trailing = [{"nfse": 20, "boleto": 0, "notification": 0}] * 3
-    threshold = volume.baselines({DAY - dt.timedelta(days=k + 1): t for k, t in enumerate(trailing)}, [DAY],
-                                 SETTINGS)[DAY]["nfse"].threshold
+    days = [DAY - dt.timedelta(days=k + 1) for k in range(3)]
+    invoices = {**dict.fromkeys(days, 1000), DAY: 2000}
+    threshold = volume.baselines(dict(zip(days, trailing, strict=True)), [DAY], SETTINGS,
+                                 invoices)[DAY]["nfse"].threshold
     judge = {"factor": 3.0, "floor": 50, "min_days": 2}
-    assert volume.assess(DAY, {"nfse": int(threshold)}, trailing, **judge).anomalies
-    assert not volume.assess(DAY, {"nfse": int(threshold) - 1}, trailing, **judge).anomalies
+    before = [volume.DayVolume(t, 1000) for t in trailing]
+    assert volume.assess(DAY, volume.DayVolume({"nfse": int(threshold)}, 2000), before, **judge).anomalies
+    assert not volume.assess(DAY, volume.DayVolume({"nfse": int(threshold) - 1}, 2000), before, **judge).anomalies
 
 
 def test_a_period_marks_held_days_and_held_then_sent_days():
@@ -54,7 +62,8 @@ def test_a_period_marks_held_days_and_held_then_sent_days():
     hold = Hold(DAY, "quality", ("volume anomaly",), dt.datetime(2026, 11, 28, 9, tzinfo=dt.UTC))
     earlier = Hold(start, "quality", ("coverage",), dt.datetime(2026, 11, 26, 9, tzinfo=dt.UTC))
     reports = {start - dt.timedelta(days=k): report(10) for k in range(1, 4)} | {start: report(12)}
-    h = history.assemble(start, DAY, reports, {DAY: hold, start: earlier}, SETTINGS)
+    invoices = {start - dt.timedelta(days=k): 100 for k in range(-2, 4)}  # 100 invoices every day
+    h = history.assemble(start, DAY, reports, {DAY: hold, start: earlier}, SETTINGS, invoices)
     assert [d.digest_date for d in h.days] == [start, start + dt.timedelta(days=1), DAY]
     assert [(d.reported, d.held) for d in h.days] == [(True, False), (False, False), (False, True)]
     assert h.days[0].hold is earlier  # held, then sent: kept for the record

@@ -18,6 +18,7 @@ from billing_digest import sql, volume
 from billing_digest.holds import WHAT_TO_DO, Hold
 from billing_digest.settings import Settings
 from billing_digest.topics import TOPICS
+from billing_digest.window import SEND_TIME, TIMEZONE
 
 # The digests of a day by outcome, in the charts' stacking order; skipped split by why.
 OUTCOMES = ("sent", "failed", "deferred", "pending", "skipped_opted_out", "skipped_suppressed", "skipped_invalid",
@@ -70,13 +71,13 @@ def outcomes(ledger: dict[str, dict[str, int]]) -> dict[str, int]:
 
 
 def assemble(start: dt.date, end: dt.date, reports: dict[dt.date, dict[str, Any]], holds: dict[dt.date, Hold],
-             settings: Settings) -> History:
+             settings: Settings, invoices: dict[dt.date, int] | None = None) -> History:
     """The period's days from the reports (which may start before ``start``: the baseline's
-    trailing days) and the holds (pure)."""
+    trailing days), the holds and the invoices billed per day (the guard judges rates) (pure)."""
     series = {d: {t.code: int(s.get("errors_by_topic", {}).get(t.code, 0)) for t in TOPICS}
               for d, s in reports.items()}
     dates = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
-    base = volume.baselines(series, dates, settings)
+    base = volume.baselines(series, dates, settings, invoices)
     days = [Day(d, d in reports, series.get(d, {t.code: 0 for t in TOPICS}),
                 outcomes(reports[d].get("ledger", {})) if d in reports else dict.fromkeys(OUTCOMES, 0),
                 holds.get(d), base.get(d, {})) for d in dates]
@@ -94,4 +95,6 @@ def load(conn: psycopg.Connection, start: dt.date, end: dt.date, settings: Setti
     reports = {d: s for d, s in conn.execute(sql.load("history/reports"), {"start": lookback, "end": end})}
     holds = {d: Hold(d, g, tuple(p), at) for d, g, p, at in
              conn.execute(sql.load("history/holds"), {"start": start, "end": end})}
-    return assemble(start, end, reports, holds, settings)
+    invoices = {d: int(n) for d, n in conn.execute(sql.load("history/invoices"), {
+        "start": lookback, "end": end, "send_time": SEND_TIME, "tz": TIMEZONE})}
+    return assemble(start, end, reports, holds, settings, invoices)

@@ -97,10 +97,11 @@ class Settings(BaseSettings):
         "Coverage guard: above this share of the window's invoices with no recorded step at all (and at "
         "least 20 of them), the day is held."))
     anomaly_factor: float = Field(3.0, gt=1, description=(
-        "Volume guard: a topic at this many times the median of its trailing reported days (and "
-        "`anomaly_floor` above it) holds the day."))
+        "Volume guard: a topic at this many times the errors expected at its trailing reported days' median "
+        "rate (errors per invoice billed in the window), `anomaly_floor` above it and wide "
+        "(`anomaly_min_companies`), holds the day."))
     anomaly_floor: int = Field(50, ge=0, description=(
-        "Volume guard: how far above the median a topic must also be to hold the day."))
+        "Volume guard: how many errors above the expected a topic must also be to hold the day."))
     anomaly_min_days: int = Field(5, ge=1, description=(
         "Volume guard: fewer trailing reported days than this and the volume is not judged (said so)."))
     anomaly_trailing_days: int = Field(14, ge=1, le=366, description=(
@@ -122,6 +123,11 @@ class Settings(BaseSettings):
         "Days `digest.unsubscribes` (proof of each opt-out) keeps rows; 0: for ever."))
     retention_chunk_rows: int = Field(5000, ge=1, le=1_000_000, description=(
         "Rows deleted per statement by retention, each its own short transaction (no long locks)."))
+    # -- volume guard breadth (issue 18) --
+    anomaly_min_companies: int = Field(5, ge=0, description=(
+        "Volume guard: a topic's jump holds the day only if it is wide too: at least this many more companies "
+        "with errors in the topic than its trailing share of the billing companies expects (and "
+        "`anomaly_factor` times that share). A jump inside one or two companies is theirs to read."))
     # -- bounces, suppression list, addresses (issue 15; docs/bounces-and-addresses.md) --
     bounce_score_threshold: float = Field(4.0, gt=0, description=(
         "Suppression list: a mailbox is suppressed when its bounce score reaches this (a hard bounce "

@@ -21,6 +21,12 @@ from dataclasses import dataclass
 
 from email_validator import EmailNotValidError, validate_email
 
+#: The Airflow Trigger form's check of an address (a JSON Schema ``pattern``: the form cannot call Python;
+#: the DAG file states it literally, tests/airflow_glue/test_run_params.py keeps the two equal). ASCII
+#: and coarser than :func:`parse`, which decides (``run_params`` checks ``redirect_to`` with it).
+FORM_PATTERN = (r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+                r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+")
+
 #: RFC 5321 4.5.3.1.3: a path holds at most 256 octets, brackets included: 254 for the address.
 MAX_LENGTH = 254
 
