@@ -56,6 +56,8 @@ Rooms
         late_alert  the Deadline Alert's callback, light to import at parse time
         metrics     what a run tells StatsD/OpenTelemetry (pure)
         run_note    the run's note and label in the UI (pure text)
+        run_params  a run's parameters read once into one typed shape; the delivery options built there
+        day_runs    one run per digest day at a time: wait while an earlier run of the day is active
         bounce_mailbox  the read_bounces step: the bounce mailbox over IMAP (connection billing_bounces)
 """
 
