@@ -226,6 +226,15 @@ def billing_error_digest() -> None:
             return build.build_and_stage(conn, day.window, glue.settings(), dry_run=dry_run).to_xcom()
 
     @task
+    def read_bounces(_built: dict) -> dict:
+        """Bounces mailed back since the last run go to the suppression list before anything is sent
+        (optional: without the billing_bounces connection it logs and passes)."""
+        from billing_digest.airflow_glue import glue
+        from billing_digest.airflow_glue.bounce_mailbox import read_bounces as drain_bounce_mailbox
+
+        return drain_bounce_mailbox(glue.settings())
+
+    @task
     def plan_batches(built: dict) -> list[dict]:
         from billing_digest import plan
         from billing_digest.airflow_glue import glue
@@ -303,7 +312,9 @@ def billing_error_digest() -> None:
     staged = extract_errors(window)
     checked = check_quality(staged)
     built = build_digests(staged, checked)
-    reports = deliver.expand(batch=plan_batches(built))
+    batches = plan_batches(built)
+    read_bounces(built) >> batches
+    reports = deliver.expand(batch=batches)
     apply_retention(built, summarize(built, checked, reports))
 
 

@@ -266,6 +266,45 @@ def test_the_page_refuses_like_the_runs_with_the_default_unsubscribe_secret(app,
     assert "the setting unsubscribe_secret is the default" in response.json()["detail"]
 
 
+def test_a_suppressed_address_shows_why_and_since_when(logged_in, day, conn):
+    page = logged_in.get(f"/?digest_date=2026-11-27&entity_id={day['padaria']}").text
+    since, until = conn.execute("SELECT suppressed_at, expires_at FROM digest.suppressions "
+                                "WHERE address = 'bruno@padaria.com.br'").fetchone()
+    assert (f"address suppressed since {since.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S} (hard_bounce 5.1.1), "
+            f"until {until.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S}") in page
+    assert page.count("address suppressed since") == 1  # Ana's address is not
+
+
+def test_hostile_names_are_neutralised_on_the_page(logged_in, day, conn):
+    conn.execute("UPDATE billing.users SET name = %s WHERE id = %s", ("Bruno\x1b]0;pwned\x07 \u202eReis", day["bruno"]))
+    page = logged_in.get(f"/?digest_date=2026-11-27&entity_id={day['padaria']}&user_id={day['bruno']}").text
+    assert "\x1b" not in page and "\u202e" not in page and "pwned" not in page
+    assert "E-mail to Bruno Reis" in page
+
+
+def test_an_editor_of_the_dag_lifts_a_suppression_from_the_page_and_it_is_recorded(airflow_db, app, day, conn,
+                                                                                    auth_manager):
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+
+    page_of_padaria = f"/?digest_date=2026-11-27&entity_id={day['padaria']}"
+    lift = f"/suppression/lift?address=bruno%40padaria.com.br&digest_date=2026-11-27&entity_id={day['padaria']}"
+    viewer = TestClient(app, cookies={"_token": auth_manager.generate_jwt(
+        SimpleAuthManagerUser(username="analyst", role="viewer"))})
+    assert "lift the suppression" not in viewer.get(page_of_padaria).text
+    assert viewer.post(lift).status_code == 403
+    editor = TestClient(app, cookies={"_token": auth_manager.generate_jwt(
+        SimpleAuthManagerUser(username="clara", role="user"))})
+    assert "lift the suppression" in editor.get(page_of_padaria).text
+    assert editor.post(lift, headers={"Origin": "https://evil.example"}).status_code == 403  # cross-site
+    done = editor.post(lift, follow_redirects=False)
+    assert done.status_code == 303 and done.headers["location"].endswith(page_of_padaria.lstrip("/"))
+    assert conn.execute("SELECT suppressed_at, lifted_by, lift_reason FROM digest.suppressions "
+                        "WHERE address = 'bruno@padaria.com.br'").fetchone() == (None, "clara", "manual")
+    assert conn.execute("SELECT actor, source FROM digest.suppression_events WHERE event = 'lifted'").fetchone() == (
+        "clara", "manual")
+    assert "address suppressed since" not in editor.get(page_of_padaria).text
+
+
 # -- history (issue 17) ------------------------------------------------------------------------
 def test_the_history_charts_the_days_and_marks_the_held_one(logged_in, day, conn):
     from billing_digest import holds, summary

@@ -13,7 +13,7 @@ Shared contracts
     causes          which errors share a cause (one block in the e-mail), and how its message reads
     guides          what to do about a cause: the catalogue of known causes (include/causes), matching, coverage
     product         the product's paths under base_url (invoices, preferences, the unsubscribe mount)
-    text            text helpers shared by mail/ and unsubscribe/ (first names)
+    text            text helpers shared by mail/ and unsubscribe/: neutralise untrusted text, first names
     sql             loads include/sql/<step>/<name>.sql; applies the schema
 
 The DAG's steps, in order
@@ -24,6 +24,7 @@ The DAG's steps, in order
     volume          the volume guard: is a topic wildly off its trailing days?
     build           build_digests: payloads and ledger rows of the day, staged in PostgreSQL
     transform       the pure pandas of build: validate rows, group by company and topic and cause, batch
+    bounces         read_bounces: DSNs of the bounce mailbox (VERP, flufl.bounce), recorded as suppressions
     plan            plan_batches: the batches with something to send, labelled for the UI
     summary         summarize: counts by topic, outcome and reason; the day's report
     retention       apply_retention: delete our tables' rows past their settings, in bounded chunks
@@ -37,13 +38,14 @@ Rooms
         formatting  pt-BR money, dates, CNPJ (Babel)
         headers     Message-ID, List-Unsubscribe, Auto-Submitted and the other headers
         mime        the multipart/alternative message, quoted-printable, RFC 2047
-        addresses   what counts as an address we may send to
+        addresses   what counts as an address we may send to, and its form (email-validator: IDNA, SMTPUTF8)
     delivery/       sending: SMTP, the ledger, who may receive at send time
         deliver     one batch: lock, decide, render, send, record; at most the message in flight repeats
         smtp        an SMTP client that tells permanent from transient refusals
         ledger      the ledger's states and lock key, stated once
         ledger_writer   the ledger's durable, ordered writes in a thread of their own
-        eligibility     who may receive now (access, opt-in, address), decided at send time
+        eligibility     who may receive now (access, opt-in, address, suppression), decided at send time
+        suppression     the suppression list: bounces classified and scored, checked at send time, lifted
     unsubscribe/    the one-click unsubscribe (RFC 8058)
         tokens      HMAC tokens and the link the e-mails carry
         app         the service (FastAPI): confirm on GET, unsubscribe on POST
@@ -56,6 +58,7 @@ Rooms
         run_note    the run's note and label in the UI (pure text)
         run_params  a run's parameters read once into one typed shape; the delivery options built there
         day_runs    one run per digest day at a time: wait while an earlier run of the day is active
+        bounce_mailbox  the read_bounces step: the bounce mailbox over IMAP (connection billing_bounces)
 """
 
 DAG_ID = "billing_error_digest"

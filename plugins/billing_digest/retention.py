@@ -44,6 +44,7 @@ TABLES: tuple[Retained, ...] = (
     Retained("digest.day_reports", "digest_date", "retention_day_reports_days", guards_baseline=True),
     Retained("digest.day_holds", "digest_date", "retention_day_holds_days"),
     Retained("digest.unsubscribes", "at", "retention_unsubscribes_days"),
+    Retained("digest.suppression_events", "at", "retention_suppression_events_days"),
 )
 
 

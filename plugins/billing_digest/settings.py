@@ -128,6 +128,26 @@ class Settings(BaseSettings):
         "Volume guard: a topic's jump holds the day only if it is wide too: at least this many more companies "
         "with errors in the topic than its trailing share of the billing companies expects (and "
         "`anomaly_factor` times that share). A jump inside one or two companies is theirs to read."))
+    # -- bounces, suppression list, addresses (issue 15; docs/bounces-and-addresses.md) --
+    bounce_score_threshold: float = Field(4.0, gt=0, description=(
+        "Suppression list: a mailbox is suppressed when its bounce score reaches this (a hard bounce "
+        "suppresses at once)."))
+    soft_bounce_score: float = Field(1.0, ge=0, description=(
+        "What one soft bounce (mailbox full...) adds to the bounce score, at most once per digest day."))
+    bounce_score_reset_days: int = Field(30, ge=1, le=366, description=(
+        "A bounce score whose last bounce is older than this many days starts again from zero."))
+    suppression_ttl_days: int = Field(30, ge=1, le=3660, description=(
+        "A suppression lifts itself after this many days (recorded), and the address is mailed again."))
+    bounce_address: str = Field("", description=(
+        "VERP envelope sender for asynchronous bounces, e.g. `bounces@fintera.com.br`: each digest goes out "
+        "from `bounces+<token>@...`, so a bounce names its digest. Empty: the sender's address."))
+    bounce_folder: str = Field("INBOX", min_length=1, description=(
+        "The bounce mailbox's folder read over IMAP (connection `billing_bounces`)."))
+    bounce_done_folder: str = Field("Processed", min_length=1, description=(
+        "Where read bounce messages are moved, so each is read once."))
+    retention_suppression_events_days: int = Field(1100, ge=0, description=(
+        "Days `digest.suppression_events` (each bounce, suppression and lift) keeps rows; 0: for ever. "
+        "The suppression list itself (one row per mailbox that bounced) is kept."))
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,

@@ -19,8 +19,9 @@ import pandas as pd
 
 from billing_digest import causes, product
 from billing_digest.guides import FIX_ORDER, Catalogue, Coverage, Guide
-from billing_digest.mail.addresses import EMAIL_RE
+from billing_digest.mail.addresses import parse
 from billing_digest.payload import CauseDigest, EntityDigest, ErrorItem, TopicDigest
+from billing_digest.text import neutralise
 from billing_digest.topics import (
     FAILED_STATUSES,
     MISSING_STEP_MESSAGES,
@@ -35,7 +36,6 @@ MAX_MESSAGE_CHARS = 500
 TRUNCATION_MARK = " […]"
 CUSTOMER_PLACEHOLDER = "Cliente não informado"
 MESSAGE_PLACEHOLDER = "Erro sem mensagem informada pelo sistema de origem."
-_CONTROL = r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff]+"
 _PATH_RE = re.compile(r"/[A-Za-z0-9/_\-.~%?=&]*")
 _CENT = Decimal("0.01")
 
@@ -59,13 +59,11 @@ class Problems:
         return dict(sorted(self.counts.items()))
 
 
-_CONTROL_RE = re.compile(_CONTROL)
-
 
 def _clean_one(value: Any, max_chars: int | None) -> Any:
     if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return pd.NA
-    s = _CONTROL_RE.sub(" ", value if isinstance(value, str) else str(value)).strip()
+    s = neutralise(value if isinstance(value, str) else str(value)).strip()
     if not s.isascii():  # lone surrogates cannot be encoded: they become "?"
         s = s.encode("utf-8", errors="replace").decode("utf-8", errors="replace")
     if max_chars is not None and len(s) > max_chars:
@@ -74,7 +72,9 @@ def _clean_one(value: Any, max_chars: int | None) -> Any:
 
 
 def clean_text(series: pd.Series, max_chars: int | None = None) -> pd.Series:
-    """Control characters to one space, trimmed; longer than ``max_chars`` cut with a marker.
+    """Untrusted text made safe (:func:`billing_digest.text.neutralise`: escape sequences and bidi
+    controls removed, other control characters to one space), trimmed; longer than ``max_chars`` cut
+    with a marker.
 
     One pass of plain Python per value (a chain of vectorised ``.str`` calls costs more on the
     few thousand short strings of a day)."""
@@ -152,6 +152,8 @@ def prepare_errors(errors: pd.DataFrame, problems: Problems) -> pd.DataFrame:
 
     df["invoice_number"] = clean_text(df["invoice_number"], 60).fillna("#" + df["invoice_id"].astype("string"))
     df["entity_name"] = clean_text(df["entity_name"], 200).fillna("Empresa " + df["entity_id"].astype("string"))
+    if "entity_cnpj" in df:  # shown as the source has it when it is not 14 digits (formatting.cnpj_br)
+        df["entity_cnpj"] = clean_text(df["entity_cnpj"], 40)
     df["billing_type"] = df["billing_type"].where(df["billing_type"].isin(["manual", "automatic"]), None)
     df["attempts"] = pd.to_numeric(df["attempts"], errors="coerce").fillna(0).astype("int64")
     return df
@@ -360,21 +362,25 @@ def topic_counts(errors: pd.DataFrame) -> dict[str, int]:
 def clean_recipients(recipients: pd.DataFrame, problems: Problems) -> pd.DataFrame:
     """Recipients of each entity with ``skip_reason`` set where no e-mail may be sent.
 
-    Names lose control characters (no header injection); addresses must be one plain
-    mailbox; the same address twice for one entity (two users sharing it) gets one e-mail.
+    Names are neutralised (no header injection, no escape sequences); addresses are validated and
+    normalised by :func:`billing_digest.mail.addresses.parse` (``email`` holds the form we send to,
+    the domain in IDNA); the same mailbox twice for one entity (two users sharing it, compared on
+    :attr:`~billing_digest.mail.addresses.Address.key`) gets one e-mail.
     """
     df = recipients.copy()
     df["user_name"] = clean_text(df["user_name"], 120).fillna("")
-    email = df["email"].astype("string").str.strip()
-    valid = email.fillna("").str.fullmatch(EMAIL_RE)
-    df["email"] = email
+    parsed = [parse(None if _missing(e) else str(e)) for e in df["email"].tolist()]
+    valid = pd.Series([a is not None for a in parsed], index=df.index, dtype=bool)
+    df["email"] = pd.Series([a.smtp if a else (None if _missing(e) else str(e).strip())
+                             for a, e in zip(parsed, df["email"].tolist(), strict=True)],
+                            index=df.index, dtype="string")
+    key = pd.Series([a.key if a else None for a in parsed], index=df.index, dtype="string")
     df["skip_reason"] = pd.Series(pd.NA, index=df.index, dtype="string")
     df.loc[~valid, "skip_reason"] = "invalid_email"
     problems.add("invalid_email", df.loc[~valid, "user_id"])
 
     df = df.sort_values(["entity_id", "user_id"])
-    lowered = df["email"].str.lower()
-    dup = valid.reindex(df.index) & pd.DataFrame({"e": df["entity_id"], "m": lowered}).duplicated()
+    dup = valid.reindex(df.index) & pd.DataFrame({"e": df["entity_id"], "m": key.reindex(df.index)}).duplicated()
     df.loc[dup, "skip_reason"] = "duplicate_address"
     problems.add("duplicate_address", df.loc[dup, "user_id"])
     return df.reset_index(drop=True)

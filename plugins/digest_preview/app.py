@@ -31,14 +31,16 @@ from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessE
 from airflow.api_fastapi.core_api.security import GetUserDep
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
 from fastapi.exception_handlers import http_exception_handler
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from psycopg.rows import dict_row
 
 from billing_digest import DAG_ID, history, holds, sql
+from billing_digest.delivery import suppression
 from billing_digest.delivery.ledger import STATES
 from billing_digest.mail.render import Recipient, Renderer
 from billing_digest.payload import EntityDigest
 from billing_digest.settings import Settings
+from billing_digest.text import neutralise
 from billing_digest.topics import TOPICS
 from digest_preview import URL_PREFIX, charts
 
@@ -87,7 +89,30 @@ def require_access(user: GetUserDep) -> BaseUser:
     return user
 
 
+def billing_conn_for_lifts() -> Iterator[psycopg.Connection]:
+    """A writable connection to the billing database: only the lifting of a suppression writes."""
+    from billing_digest.airflow_glue.glue import billing_db
+
+    conn = billing_db()
+    try:
+        conn.autocommit = True
+        yield conn
+    finally:
+        conn.close()
+
+
+def lift_allowed(user: Annotated[BaseUser, Depends(require_access)]) -> bool:
+    """Whether the auth manager lets the caller edit the digest DAG: who may lift a suppression."""
+    try:
+        manager = get_auth_manager()
+    except Exception:  # no auth manager in this process: nobody may
+        return False
+    return manager.is_authorized_dag(method="PUT", details=DagDetails(id=DAG_ID), user=user)
+
+
 Conn = Annotated[psycopg.Connection, Depends(billing_conn)]
+User = Annotated[BaseUser, Depends(require_access)]
+MayLift = Annotated[bool, Depends(lift_allowed)]
 Config = Annotated[Settings, Depends(digest_settings)]
 
 
@@ -130,10 +155,17 @@ def pick_recipient(recipients: list[dict[str, Any]], user_id: int | None) -> dic
     return recipients[0] if recipients else None
 
 
+def _neutral(value: Any) -> Any:
+    """Every plain string the page prints (names, addresses, reasons from SMTP replies) passes
+    :func:`billing_digest.text.neutralise`; markup the page built itself is left alone."""
+    return neutralise(value, keep_line_breaks=True) if type(value) is str else value
+
+
 # -- app -------------------------------------------------------------------------------------
 def create_app() -> FastAPI:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
-                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                             finalize=_neutral)
     env.filters["utc"] = utc
     page = env.get_template("page.html.j2")
 
@@ -153,7 +185,7 @@ def create_app() -> FastAPI:
         return await http_exception_handler(request, exc)
 
     @app.get("/", response_class=HTMLResponse)
-    def preview(conn: Conn, config: Config,
+    def preview(conn: Conn, config: Config, may_lift: MayLift,
                 digest_date: Annotated[dt.date | None, Query()] = None,
                 entity_id: Annotated[str | None, Query(pattern=r"^\d*$")] = None,
                 user_id: Annotated[str | None, Query(pattern=r"^\d*$")] = None,
@@ -188,8 +220,26 @@ def create_app() -> FastAPI:
             hold=hold, what_to_do=holds.WHAT_TO_DO,
             prefix=URL_PREFIX, days=days, digest_date=digest_date, digests=digests, by_state=by_state,
             total_errors=sum(d["error_count"] for d in digests), entity_id=entity_id, digest=digest,
-            recipients=recipients, chosen=chosen, email=email, width=width, states=STATES, dag_id=DAG_ID)
+            recipients=recipients, chosen=chosen, email=email, width=width, states=STATES, dag_id=DAG_ID,
+            can_lift=may_lift)
         return HTMLResponse(html)
+
+    @app.post("/suppression/lift")
+    def lift_suppression(request: Request, user: User, may_lift: MayLift,
+                         conn: Annotated[psycopg.Connection, Depends(billing_conn_for_lifts)],
+                         address: Annotated[str, Query(min_length=3, max_length=320)],
+                         digest_date: dt.date, entity_id: int) -> Response:
+        """Lift one address's suppression (issue 15), recorded with who did it; back to the company."""
+        if not may_lift:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"Forbidden: lifting a suppression needs edit on {DAG_ID}")
+        origin = request.headers.get("origin")
+        if origin and origin.split("://", 1)[-1] != request.headers.get("host", ""):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "Forbidden: a cross-site request")
+        lifted = suppression.lift(conn, "manual", addresses=[address], actor=user.get_name(), detail="preview page")
+        log.info("suppression of %s %s by %s on the preview page", address, "lifted" if lifted else "not found",
+                 user.get_name())
+        return RedirectResponse(f"{URL_PREFIX}/?digest_date={digest_date}&entity_id={entity_id}",
+                                status_code=status.HTTP_303_SEE_OTHER)
 
     history_page = env.get_template("history.html.j2")
 

@@ -15,11 +15,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from billing_digest.delivery.deliver import DeliveryOptions
-from billing_digest.mail.addresses import EMAIL_RE
+from billing_digest.delivery.suppression import SuppressionPolicy
+from billing_digest.mail.addresses import FORM_PATTERN, parse
 from billing_digest.settings import Settings
 
 # The Trigger form's check of redirect_to (JSON Schema ``pattern``): empty, or one plain mailbox.
-REDIRECT_TO_PATTERN = f"^(|{EMAIL_RE.pattern})$"
+REDIRECT_TO_PATTERN = f"^(|{FORM_PATTERN})$"
 
 
 class InvalidRunParams(ValueError):
@@ -40,7 +41,7 @@ class RunParams:
     def from_params(cls, run_id: str, params: Mapping[str, Any]) -> RunParams:
         """From the run's params (the Trigger form's or ``conf``'s values); raises :class:`InvalidRunParams`."""
         redirect = (params.get("redirect_to") or "").strip() or None
-        if redirect is not None and not EMAIL_RE.fullmatch(redirect):
+        if redirect is not None and parse(redirect) is None:
             raise InvalidRunParams(f"redirect_to={params.get('redirect_to')!r} is not one plain e-mail address "
                                    "(e.g. teste@fintera.com.br): nothing was extracted or sent; trigger again with "
                                    "a valid address, or leave it empty")
@@ -74,4 +75,5 @@ class RunParams:
     def delivery_options(self, settings: Settings) -> DeliveryOptions:
         return DeliveryOptions(run_id=self.run_id, dry_run=self.dry_run, redirect_to=self.redirect_to,
                                resend=self.resend, entity_ids=self.entity_ids,
-                               attempts=settings.smtp_attempts, backoff_seconds=settings.smtp_backoff_seconds)
+                               attempts=settings.smtp_attempts, backoff_seconds=settings.smtp_backoff_seconds,
+                               suppression=SuppressionPolicy.from_settings(settings))

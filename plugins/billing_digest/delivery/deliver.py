@@ -32,11 +32,15 @@ from typing import Any
 import psycopg
 
 from billing_digest import NOTIFICATION_KIND, sql
+from billing_digest.bounces import verp_sender
+from billing_digest.delivery import suppression
 from billing_digest.delivery.eligibility import ineligible_reason
 from billing_digest.delivery.ledger import LOCK_KEY, State, sendable_states
 from billing_digest.delivery.ledger_writer import LedgerUnavailable, LedgerWriter, make_durable
 from billing_digest.delivery.smtp import PermanentError, SmtpClient, SmtpSettings, TransientError
+from billing_digest.delivery.suppression import SuppressionPolicy
 from billing_digest.handoffs import BatchReport
+from billing_digest.mail.addresses import parse
 from billing_digest.mail.render import Recipient, Renderer
 from billing_digest.payload import EntityDigest
 
@@ -61,6 +65,7 @@ class DeliveryOptions:
     chunk_size: int = 200
     lookahead: int = 32              # messages rendered ahead of the SMTP connection
     held_rows_wait_seconds: float = 300.0  # rows another session holds: wait this long for it to let go
+    suppression: SuppressionPolicy = SuppressionPolicy()  # bounces and the suppression list (issue 15)
 
 
 # What the preparing thread hands the sender thread, in order.
@@ -72,6 +77,8 @@ class Send:
     message_id: str
     message: bytes
     envelope_to: str
+    smtputf8: bool = False  # a non-ASCII address: sent only if the server offers SMTPUTF8
+    envelope_from: str | None = None  # a VERP sender naming this digest (setting bounce_address), else the From
 
 
 @dataclass(frozen=True)
@@ -91,7 +98,15 @@ class Unlock:
     ids: list[int]
 
 
-Job = Send | Mark | Unlock
+@dataclass(frozen=True)
+class Lift:
+    """Lift the suppressions of these users' former addresses (their address changed; recorded)."""
+
+    user_ids: list[int]
+    addresses: list[str]
+
+
+Job = Send | Mark | Unlock | Lift
 
 
 def _chunks(rows: list[tuple[int, int]], size: int) -> Iterator[list[int]]:
@@ -142,6 +157,7 @@ class BatchSender:
         self._entity_of: dict[int, int] = {}
         self._held_elsewhere: set[int] = set()  # rows another session held when this batch reached them
         self._ever_held_elsewhere: set[int] = set()
+        self._bounces: list[tuple[Send, suppression.Bounce]] = []  # refusals to record when the batch ends
 
     def _q(self, name: str, **params: Any) -> list[dict[str, Any]]:
         with self.conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
@@ -167,6 +183,7 @@ class BatchSender:
                              if self.options.entity_ids else None)
         rows = [(r["id"], r["entity_id"]) for r in candidates]
         self._entity_of = dict(rows)
+        self._lift_expired()
         log.info("batch %s of %s: %d digests to consider", self.batch, self.digest_date, len(rows))
         client = SmtpClient(self.smtp_settings)
         sender = None
@@ -193,6 +210,7 @@ class BatchSender:
                 sender.join()
             client.close()
             self.smtp_connections = client.connections
+            self._record_bounces()
         if isinstance(self._error, psycopg.OperationalError):
             raise self._ledger_lost(self._error) from self._error
         if self._error is not None:
@@ -258,6 +276,7 @@ class BatchSender:
             status = {(r["entity_id"], r["user_id"]): r for r in self._q(
                 "deliver/recipient_status", entity_ids=[r["entity_id"] for r in rows],
                 user_ids=[r["user_id"] for r in rows], kind=NOTIFICATION_KIND)}
+            self._check_suppressions(status)
             seen: set[tuple[int, str]] = set()
             for row in rows:
                 if self._stop.is_set():
@@ -266,6 +285,75 @@ class BatchSender:
         finally:
             # The locks are released after the chunk's last outcome is recorded.
             self._emit(Unlock(locked))
+
+    # -- the suppression list (issue 15) ---------------------------------------------------------
+    @property
+    def _writes_ledger(self) -> bool:
+        return not (self.options.dry_run or self.options.redirect_to)
+
+    def _lift_expired(self) -> None:
+        """Suppressions past their TTL are lifted, recorded (the send-time check already ignores them)."""
+        if self._writes_ledger:
+            lifted = suppression.lift(self.conn, "ttl", now=self.now())
+            if lifted:
+                log.info("suppression TTL over, mailed again: %d address(es)", len(lifted))
+
+    def _check_suppressions(self, status: dict[tuple[int, int], dict[str, Any]]) -> None:
+        """Marks ``status`` rows whose mailbox is suppressed now (read here; written only by the ledger
+        thread: a user's former address, suppressed, is lifted there, recorded, as ``address_changed``).
+        A redirect to a test address mails no recipient's mailbox: nothing is suppressed then."""
+        if self.options.redirect_to:
+            return
+        keys = {k: a.key for k, s in status.items() if (a := parse(s["email"])) is not None}
+        found = suppression.active(self.conn, sorted(set(keys.values())), now=self.now())
+        for k, key in keys.items():
+            status[k]["suppressed"] = key in found
+        if self._writes_ledger and keys:
+            users = {status[k]["user_id"]: key for k, key in keys.items()}
+            self._emit(Lift(list(users), list(users.values())))
+
+    def _verp_sender(self, row: dict[str, Any]) -> str | None:
+        """``bounces+d<row id>-<tag>@domain`` when the setting ``bounce_address`` is set: a bounce that
+        comes back later by e-mail names its digest (:mod:`billing_digest.bounces`)."""
+        settings = self.renderer.settings
+        if not settings.bounce_address or self.options.redirect_to:
+            return None
+        return verp_sender(settings.bounce_address, row["id"], settings.unsubscribe_secrets[0])
+
+    def _record_bounce(self, job: Send, reply: str) -> None:
+        """A refusal that says the mailbox is dead or full is kept for the suppression list (sender thread)."""
+        bounce = suppression.classify(reply)
+        if bounce is not None and self._writes_ledger:
+            self._bounces.append((job, bounce))
+
+    def _record_bounces(self) -> None:
+        """The batch's bounces into the suppression list, once its threads are done (so no transaction
+        spans another thread's ledger writes). Unless they look systemic (:func:`suppression.looks_systemic`:
+        most recipients refused as unknown: a relay's fault, not the mailboxes'), then none is recorded."""
+        if not self._bounces:
+            return
+        hard = sum(1 for _, b in self._bounces if b.kind == "hard")
+        accepted = sum(self.outcomes.get(k, 0) for k in ("sent", "resent"))
+        if suppression.looks_systemic(hard, accepted):
+            self._count("bounces_not_recorded", len(self._bounces))
+            log.error("batch %s of %s: %d recipients refused as unknown and %d accepted: that looks like the SMTP "
+                      "server's fault, not the mailboxes'; nothing suppressed (docs/bounces-and-addresses.md)",
+                      self.batch, self.digest_date, hard, accepted)
+            return
+        try:
+            for job, bounce in self._bounces:
+                address = parse(job.envelope_to)
+                if address is None:
+                    continue
+                standing = suppression.record_bounce(self.conn, address.key, job.row["user_id"], bounce, "smtp",
+                                                     self.options.suppression, at=self.now(),
+                                                     digest_day=self.digest_date)
+                if standing.newly_suppressed:
+                    self._count("newly_suppressed")
+                    log.warning("entity=%s user=%s: %s suppressed (%s %s)", job.row["entity_id"],
+                                job.row["user_id"], address.key, standing.reason, bounce.status or "")
+        except psycopg.Error as exc:  # the ledger's own failure is reported by run(); the next refusal re-learns
+            log.warning("batch %s: bounces not recorded in the suppression list: %s", self.batch, exc)
 
     def _emit(self, job: Job) -> None:
         if self._to_sender is None:  # nothing is sent (dry run): record here
@@ -284,19 +372,21 @@ class BatchSender:
             log.info("skip entity=%s user=%s: %s", row["entity_id"], row["user_id"], reason)
             self._emit(Mark(row, "skipped", reason))
             return
-        email = status["email"].strip()
-        if (row["entity_id"], email.lower()) in seen:
+        address = parse(status["email"])
+        assert address is not None  # ineligible_reason said it is valid
+        if (row["entity_id"], address.key) in seen:
             self._emit(Mark(row, "skipped", "duplicate_address"))
             return
-        seen.add((row["entity_id"], email.lower()))
-        recipient = Recipient(row["user_id"], status["user_name"] or row["recipient_name"] or "", email)
-        envelope_to = self.options.redirect_to or email
+        seen.add((row["entity_id"], address.key))
+        recipient = Recipient(row["user_id"], status["user_name"] or row["recipient_name"] or "", address.smtp)
+        envelope_to = self.options.redirect_to or address.smtp
         message_id, message = self.renderer.message(payload, recipient, self.now(),
                                                     envelope_to=self.options.redirect_to)
         if self.options.dry_run:
             self._count("dry_run")
             return
-        self._emit(Send(row, message_id, message, envelope_to))
+        self._emit(Send(row, message_id, message, envelope_to, smtputf8=not envelope_to.isascii(),
+                        envelope_from=self._verp_sender(row)))
 
     # -- sender thread: SMTP and the ledger, in order ---------------------------------------------
     def _sender_loop(self, client: SmtpClient) -> None:
@@ -327,12 +417,17 @@ class BatchSender:
         while True:
             attempts += 1
             try:
+                if job.smtputf8 and not client.offers_smtputf8():
+                    self._skip_needs_smtputf8(job)
+                    return
                 # The server may accept this message only once every earlier outcome is committed.
-                client.send(self._envelope_from, job.envelope_to, job.message, before_accept=self._ledger.wait)
+                client.send(job.envelope_from or self._envelope_from, job.envelope_to, job.message,
+                            before_accept=self._ledger.wait, smtputf8=job.smtputf8)
             except PermanentError as exc:
                 log.warning("entity=%s user=%s refused permanently: %s", row["entity_id"], row["user_id"], exc)
                 self._consecutive_deferred = 0
                 self._ledger.submit(partial(self._record, Mark(row, "failed", str(exc)[:500], attempts)))
+                self._record_bounce(job, str(exc))
                 return
             except TransientError as exc:
                 if attempts < self.options.attempts:
@@ -343,6 +438,7 @@ class BatchSender:
                     continue
                 self._consecutive_deferred += 1
                 self._ledger.submit(partial(self._record, Mark(row, "deferred", str(exc)[:500], attempts)))
+                self._record_bounce(job, str(exc))
                 if self._consecutive_deferred >= self.options.max_consecutive_deferred:
                     self._stopped_early = True  # the server is struggling: leave the rest for the retry
                     self._stop.set()
@@ -351,6 +447,14 @@ class BatchSender:
         self._consecutive_deferred = 0
         # Committed right after the 250, while the next message travels; before that one's end of data.
         self._ledger.submit(partial(self._mark_sent, job, attempts))
+
+    def _skip_needs_smtputf8(self, job: Send) -> None:
+        """A non-ASCII address (RFC 6531) and a server without SMTPUTF8: it cannot be sent (an
+        ASCII-only server would refuse or mangle it), so no MAIL/RCPT; skipped, counted, shown."""
+        log.warning("entity=%s user=%s: %s needs SMTPUTF8, which the server does not offer",
+                    job.row["entity_id"], job.row["user_id"], job.envelope_to)
+        self._consecutive_deferred = 0
+        self._ledger.submit(partial(self._record, Mark(job.row, "skipped", "needs_smtputf8")))
 
     def _mark_sent(self, job: Send, attempts: int) -> None:
         if self.options.redirect_to:
@@ -367,10 +471,16 @@ class BatchSender:
             raise
         self._count("resent" if job.row["state"] == "sent" else "sent")
 
-    def _record(self, job: Mark | Unlock) -> None:
-        """One ledger write without a send: an outcome (failed, deferred, skipped) or a chunk's unlock."""
+    def _record(self, job: Mark | Unlock | Lift) -> None:
+        """One ledger write without a send: an outcome (failed, deferred, skipped), a chunk's unlock, or
+        the lifting of suppressions of changed addresses."""
         if isinstance(job, Unlock):
             self._q("deliver/unlock_rows", ids=job.ids, lock_key=LOCK_KEY)
+            return
+        if isinstance(job, Lift):
+            for address in suppression.lift(self.conn, "address_changed", user_ids=job.user_ids,
+                                            addresses=job.addresses, now=self.now()):
+                log.info("suppression of %s lifted: its user's address changed", address)
             return
         self._count(job.state if job.state != "skipped" else f"skipped:{job.reason}")
         if self.options.dry_run or self.options.redirect_to:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from billing_digest.mail.addresses import is_valid_email
+from billing_digest.mail.addresses import parse
 
 
 def ineligible_reason(status: Mapping[str, Any]) -> str | None:
@@ -19,6 +19,8 @@ def ineligible_reason(status: Mapping[str, Any]) -> str | None:
         return "access_revoked"
     if not status["opted_in"]:
         return "opted_out"
-    if not is_valid_email(status["email"]):
+    if parse(status["email"]) is None:
         return "invalid_email"
+    if status.get("suppressed"):  # set by the send-time check of the suppression list
+        return "suppressed"
     return None

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import binascii
 import hashlib
-import re
 from email.utils import formataddr
 
-_UNSAFE_HEADER = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
+from billing_digest.text import neutralise
 
 
 def clean_header(value: str) -> str:
-    """Any CR, LF or other control character becomes a space: no header can be injected."""
-    return _UNSAFE_HEADER.sub(" ", value).strip()
+    """Any CR, LF or other control character becomes a space (no header can be injected); escape
+    sequences and bidi controls go (:func:`billing_digest.text.neutralise`)."""
+    return neutralise(value).strip()
 
 
 def encode_header(value: str) -> str:
@@ -39,16 +39,21 @@ def encode_header(value: str) -> str:
 
 
 def address(name: str, addr: str) -> str:
-    """``"Name" <addr>`` with the name encoded as needed; the address must be validated before."""
+    """``"Name" <addr>`` with the name encoded as needed; the address must be validated before
+    (:func:`billing_digest.mail.addresses.parse`: its ``smtp`` form, the domain in IDNA)."""
     addr = clean_header(addr)
     if any(c in addr for c in " <>,;\"") or addr.count("@") != 1:
         raise ValueError(f"not a single mailbox: {addr!r}")
     name = clean_header(name)
     if not name:
         return addr
-    if name.isascii():
+    if not name.isascii():
+        return f"{encode_header(name)} <{addr}>"
+    if addr.isascii():
         return formataddr((name, addr))
-    return f"{encode_header(name)} <{addr}>"
+    # A non-ASCII address (RFC 6532, sent only with SMTPUTF8): formataddr quotes the name but takes
+    # ASCII addresses only, so it quotes the name beside a stand-in.
+    return formataddr((name, "x@x"))[: -len("<x@x>")] + f"<{addr}>"
 
 
 def qp(text: str) -> bytes:
@@ -67,7 +72,7 @@ def build(headers: list[tuple[str, str]], text_qp: bytes, html_qp: bytes, bounda
     boundary = "=_bd_" + hashlib.sha1(boundary_seed.encode()).hexdigest()[:24]
     head = "".join(f"{name}: {value}\r\n" for name, value in headers)
     return b"".join((
-        head.encode("ascii"),
+        head.encode("utf-8"),  # ASCII but for a non-ASCII address (RFC 6532: sent only with SMTPUTF8)
         b"MIME-Version: 1.0\r\n",
         f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'.encode(),
         f"--{boundary}\r\n".encode(),
