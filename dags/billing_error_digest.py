@@ -214,7 +214,10 @@ def billing_error_digest() -> None:
         options = DeliveryOptions(
             run_id=ctx["run_id"], dry_run=bool(params["dry_run"]), redirect_to=params["redirect_to"] or None,
             resend=bool(params["resend"]), entity_ids=tuple(params["entity_ids"] or ()) or None,
-            attempts=settings.smtp_attempts, backoff_seconds=settings.smtp_backoff_seconds)
+            attempts=settings.smtp_attempts, backoff_seconds=settings.smtp_backoff_seconds,
+            max_messages_per_second=settings.smtp_max_messages_per_second,
+            throttle_pause_seconds=settings.smtp_throttle_pause_seconds,
+            throttle_patience_seconds=settings.smtp_throttle_patience_seconds)
         with glue.billing_db() as conn:
             return deliver_batch(conn, glue.smtp_settings(), Renderer(settings),
                                  plan.digest_date, plan.batch, options).to_xcom()

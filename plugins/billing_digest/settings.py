@@ -50,6 +50,15 @@ class Settings:
     # Public URL of the one-click unsubscribe service the e-mails link to (List-Unsubscribe and the
     # footer); empty: base_url + "/notificacoes/cancelar", the product mounting the service there.
     unsubscribe_url: str = ""
+    # -- provider pace (issue 14; docs/provider-pace.md) --
+    # The whole cluster's send rate (all deliver tasks of all runs, backfills and workers together), msg/s;
+    # set it a little under the provider's (SES "maximum send rate"); 0: no cap, throttle replies still slow us.
+    smtp_max_messages_per_second: float = 0.0
+    # A connection the server throttles (e.g. 454 Throttling failure, 450 4.7.1) waits this long, then sends the
+    # message again; 60 s is postfix's anvil window (it counts refused attempts too). SES-like per-second limits: ~1-5.
+    smtp_throttle_pause_seconds: float = 60.0
+    # Throttled this long with no message accepted: the batch stops and its task retries later.
+    smtp_throttle_patience_seconds: float = 1800.0
 
     @classmethod
     def from_lookup(cls, lookup: Callable[[str], str | None]) -> Settings:

@@ -1,4 +1,5 @@
-"""Send one batch of digests: one e-mail per (user, entity), exactly once, over one SMTP connection.
+"""Send one batch of digests: one e-mail per (user, entity), over one SMTP connection, at the cluster's
+pace; a digest is recorded 'sent' once, and at most the message in flight at a crash is sent twice.
 
 Guarantees (see docs/delivery.md):
 - a ledger row becomes 'sent' only after the SMTP server accepted its message, and a row
@@ -11,154 +12,93 @@ Guarantees (see docs/delivery.md):
   digests were built is skipped;
 - 5xx for one recipient fails that digest only; 4xx and dropped connections are retried
   with backoff, then left 'deferred' for the task's retry; no SMTP server -> the task fails;
+  a throttle reply pauses the connection and cuts the cluster's rate, and the message is sent
+  again in this run (delivery/retry.py, delivery/pace.py, docs/provider-pace.md);
 - every ledger write is durable when its commit returns (``synchronous_commit`` is never
   ``off`` on this session): a crash of the worker, of PostgreSQL or of the SMTP server leaves
   at most the message in flight sent but not recorded, and the retry sends only that one again.
+
+The parts: this module locks, reads, decides and renders (the calling thread); ``sender`` sends over
+SMTP (its own thread) with ``retry``'s policy and ``pace``'s slots; ``accounting`` counts and records
+each outcome (on the ``ledger_writer`` thread); ``jobs`` is what passes between them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import queue
-import threading
-import time
-from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from functools import partial
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
 
-from billing_digest import NOTIFICATION_KIND, sql
+from billing_digest import NOTIFICATION_KIND
+from billing_digest.delivery.accounting import Accounting, query
 from billing_digest.delivery.eligibility import ineligible_reason
-from billing_digest.delivery.ledger import LOCK_KEY, State, sendable_states
-from billing_digest.delivery.ledger_writer import LedgerUnavailable, LedgerWriter, make_durable
-from billing_digest.delivery.smtp import PermanentError, SmtpClient, SmtpSettings, TransientError
+from billing_digest.delivery.jobs import Halt, Job, Mark, Send, Unlock, chunks
+from billing_digest.delivery.ledger import LOCK_KEY, sendable_states
+from billing_digest.delivery.ledger_writer import LedgerUnavailable, make_durable
+from billing_digest.delivery.options import DeliveryOptions
+from billing_digest.delivery.pace import PaceConfig, SharedPace
+from billing_digest.delivery.retry import RetryPolicy
+from billing_digest.delivery.sender import SmtpSender
+from billing_digest.delivery.smtp import SmtpClient, SmtpSettings
 from billing_digest.handoffs import BatchReport
 from billing_digest.mail.render import Recipient, Renderer
 from billing_digest.payload import EntityDigest
 
 log = logging.getLogger(__name__)
 
+__all__ = ["BatchSender", "DeliveryIncomplete", "DeliveryOptions", "deliver_batch"]
+
 
 class DeliveryIncomplete(RuntimeError):
     """Some digests of the batch were deferred (transient SMTP failures): retry the task."""
 
 
-@dataclass(frozen=True)
-class DeliveryOptions:
-    run_id: str = "manual"
-    dry_run: bool = False            # render every message, send nothing, change nothing
-    redirect_to: str | None = None   # send every digest of the day (any state but skipped) to this address;
-    #                                  the ledger is not changed
-    resend: bool = False             # deliberately send again digests already sent (recorded)
-    entity_ids: tuple[int, ...] | None = None
-    attempts: int = 3                # per message, on transient failures
-    backoff_seconds: float = 2.0     # doubled after each transient failure
-    max_consecutive_deferred: int = 5  # then stop the batch: the server is struggling
-    chunk_size: int = 200
-    lookahead: int = 32              # messages rendered ahead of the SMTP connection
-    held_rows_wait_seconds: float = 300.0  # rows another session holds: wait this long for it to let go
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
-# What the preparing thread hands the sender thread, in order.
-@dataclass(frozen=True)
-class Send:
-    """Send this message, then record the outcome."""
-
-    row: dict[str, Any]
-    message_id: str
-    message: bytes
-    envelope_to: str
-
-
-@dataclass(frozen=True)
-class Mark:
-    """Record an outcome without sending (skipped, or a failure decided before sending)."""
-
-    row: dict[str, Any]
-    state: State
-    reason: str | None
-    attempts: int = 0
-
-
-@dataclass(frozen=True)
-class Unlock:
-    """Release a chunk's row locks: every outcome of the chunk is recorded."""
-
-    ids: list[int]
-
-
-Job = Send | Mark | Unlock
-
-
-def _chunks(rows: list[tuple[int, int]], size: int) -> Iterator[list[int]]:
-    """Ids in chunks of about ``size``, never splitting one entity's recipients."""
-    chunk: list[int] = []
-    last_entity = None
-    for row_id, entity_id in rows:
-        if len(chunk) >= size and entity_id != last_entity:
-            yield chunk
-            chunk = []
-        chunk.append(row_id)
-        last_entity = entity_id
-    if chunk:
-        yield chunk
+def pace_config(smtp: SmtpSettings, options: DeliveryOptions) -> PaceConfig:
+    """One limiter per SMTP endpoint: every batch sending there shares its rate."""
+    return PaceConfig(name=f"{smtp.host}:{smtp.port}", max_per_second=options.max_messages_per_second,
+                      throttle_pause_seconds=options.throttle_pause_seconds)
 
 
 class BatchSender:
     """Sends one batch; construct, then :meth:`run`.
 
-    Two threads, so that rendering overlaps the SMTP round trips:
+    Two threads, so that rendering overlaps the SMTP round trips: this one locks and reads the ledger
+    rows chunk by chunk, decides who may receive, and renders the messages (at most ``lookahead``
+    ahead of the SMTP connection); the :class:`SmtpSender` thread sends them in order.
 
-    - this one locks and reads the ledger rows chunk by chunk, decides who may receive, and
-      renders the messages (at most ``lookahead`` ahead of the SMTP connection);
-    - the sender thread sends them in order over one SMTP connection; each outcome is written by
-      the :class:`LedgerWriter` thread, in order, in its own commit: a row is 'sent' only after the
-      server's 250, and the next message's end of data waits for that commit, so a worker killed at
-      any point leaves at most the message in flight unrecorded, never an older one. Each chunk's
-      locks are released after its last outcome is committed.
+    ``sleep`` (default: a pause the batch's stop interrupts) and ``now`` are the seams tests inject.
     """
 
     def __init__(self, conn: psycopg.Connection, smtp: SmtpSettings, renderer: Renderer,
                  digest_date: dt.date, batch: int, options: DeliveryOptions,
-                 sleep: Callable[[float], None] = time.sleep,
-                 now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)):
+                 sleep: Callable[[float], object] | None = None, now: Callable[[], dt.datetime] = _utc_now):
         self.conn, self.smtp_settings, self.renderer = conn, smtp, renderer
         self.digest_date, self.batch, self.options = digest_date, batch, options
-        self.sleep, self.now = sleep, now
-        self.outcomes: Counter[str] = Counter()
+        self.halt = Halt()
+        self.sleep, self.now = sleep or self.halt.wait, now
+        self.accounting = Accounting(conn, options)
         self.smtp_connections = 0
-        self._consecutive_deferred = 0
-        self._envelope_from = renderer.sender_addr
-        self._outcomes_lock = threading.Lock()
-        self._to_sender: queue.Queue[Job | None] | None = None
-        self._ledger: LedgerWriter  # the sender thread's (set when it starts)
-        self._stop = threading.Event()  # a thread gave up: nothing more is prepared or sent
-        self._error: BaseException | None = None
-        self._stopped_early = False
+        self._sender: SmtpSender | None = None
         self._entity_of: dict[int, int] = {}
         self._held_elsewhere: set[int] = set()  # rows another session held when this batch reached them
         self._ever_held_elsewhere: set[int] = set()
 
+    @property
+    def outcomes(self) -> dict[str, int]:
+        return dict(self.accounting.outcomes)
+
     def _q(self, name: str, **params: Any) -> list[dict[str, Any]]:
-        with self.conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
-            cur.execute(sql.load(name), params)
-            return cur.fetchall() if cur.description else []
-
-    def _count(self, outcome: str, n: int = 1) -> None:
-        with self._outcomes_lock:
-            self.outcomes[outcome] += n
-
-    def _fail(self, exc: BaseException) -> None:
-        if self._error is None:
-            self._error = exc
-        self._stop.set()
+        return query(self.conn, name, **params)
 
     def run(self) -> BatchReport:
-        started, started_at = time.perf_counter(), dt.datetime.now(dt.UTC)
+        started_at = self.now()
         self.conn.autocommit = True  # each outcome in its own commit
         make_durable(self.conn)
         states = sendable_states(self.options.resend, redirect=bool(self.options.redirect_to))
@@ -169,72 +109,76 @@ class BatchSender:
         self._entity_of = dict(rows)
         log.info("batch %s of %s: %d digests to consider", self.batch, self.digest_date, len(rows))
         client = SmtpClient(self.smtp_settings)
-        sender = None
         if not self.options.dry_run:
-            self._to_sender = queue.Queue(maxsize=max(1, self.options.lookahead))
-            sender = threading.Thread(target=self._sender_loop, args=(client,), daemon=True,
-                                      name=f"billing-digest-smtp-{self.batch}")
-            sender.start()
+            self._sender = SmtpSender(
+                str(self.batch), client, self.renderer.sender_addr, self.accounting, RetryPolicy(self.options),
+                SharedPace(self.conn, pace_config(self.smtp_settings, self.options), self.sleep),
+                self.halt, self.sleep, self.options.lookahead)
+            self._sender.start()
         try:
-            for chunk in _chunks(rows, self.options.chunk_size):
-                if self._stop.is_set():
+            self._prepare_rows(rows, states)
+        finally:
+            if self._sender is not None:
+                self._sender.finish()
+            client.close()
+            self.smtp_connections = client.connections
+        return self._report(started_at)
+
+    def _prepare_rows(self, rows: list[tuple[int, int]], states: list[str]) -> None:
+        try:
+            for chunk in chunks(rows, self.options.chunk_size):
+                if self.halt.is_set():
                     break
                 self._run_chunk(chunk, states)
             self._take_rows_held_elsewhere(states)
         except BaseException as exc:
-            self._stop.set()  # e.g. the task is being killed: send nothing more that is queued
+            self.halt.stop()  # e.g. the task is being killed: send nothing more that is queued
             if isinstance(exc, psycopg.OperationalError):
                 raise self._ledger_lost(exc) from exc
             raise
-        finally:
-            if sender is not None:
-                assert self._to_sender is not None
-                self._to_sender.put(None)
-                sender.join()
-            client.close()
-            self.smtp_connections = client.connections
-        if isinstance(self._error, psycopg.OperationalError):
-            raise self._ledger_lost(self._error) from self._error
-        if self._error is not None:
-            raise self._error
-        if self._stopped_early:
-            self._count("stopped_early")
-        log.info("batch %s of %s done: %s", self.batch, self.digest_date, dict(self.outcomes))
-        deferred = self.outcomes.get("deferred", 0)
-        if deferred or self.outcomes.get("stopped_early"):
+
+    def _report(self, started_at: dt.datetime) -> BatchReport:
+        error = self.halt.error
+        if isinstance(error, psycopg.OperationalError):
+            raise self._ledger_lost(error) from error
+        if error is not None:
+            raise error
+        if self.halt.stopped_early:
+            self.accounting.count("stopped_early")
+        outcomes = self.accounting.outcomes
+        log.info("batch %s of %s done: %s", self.batch, self.digest_date, dict(outcomes))
+        deferred = outcomes.get("deferred", 0)
+        if deferred or outcomes.get("stopped_early"):
             raise DeliveryIncomplete(
                 f"batch {self.batch} of {self.digest_date}: {deferred} digest(s) deferred after transient "
                 f"SMTP failures; the task retry will send them (nothing already accepted is sent again)")
-        return BatchReport(self.digest_date, self.batch, dict(sorted(self.outcomes.items())),
-                           self.smtp_connections, round(time.perf_counter() - started, 3),
-                           started_at, dt.datetime.now(dt.UTC))
+        return self.accounting.report(self.digest_date, self.batch, self.smtp_connections, started_at, self.now())
 
     def _ledger_lost(self, exc: BaseException) -> LedgerUnavailable:
         return LedgerUnavailable(
             f"batch {self.batch} of {self.digest_date}: the ledger's PostgreSQL connection failed "
             f"({type(exc).__name__}: {str(exc).strip()[:300]}); the task retry sends the digests not recorded as "
-            f"sent (outcomes so far: {dict(self.outcomes)})")
+            f"sent (outcomes so far: {self.outcomes})")
 
-    # -- this thread: lock, read, decide, render ----------------------------------------------
     def _take_rows_held_elsewhere(self, states: list[str]) -> None:
         """A batch is done only when each of its rows has an outcome. Rows another session held when
         the batch reached them (a concurrent run of the day, or the task runner a killed worker left
         behind) are waited for, then locked and read again: those the other session sent drop out,
         those it left (it died) are sent now. Still held after ``held_rows_wait_seconds``: the task
         fails, and its retry looks again."""
-        deadline = time.monotonic() + self.options.held_rows_wait_seconds
+        deadline = self.now() + dt.timedelta(seconds=self.options.held_rows_wait_seconds)
         pause = 0.2
-        while self._held_elsewhere and not self._stop.is_set():
-            if time.monotonic() > deadline:
+        while self._held_elsewhere and not self.halt.is_set():
+            if self.now() > deadline:
                 raise DeliveryIncomplete(
                     f"batch {self.batch} of {self.digest_date}: {len(self._held_elsewhere)} digest(s) still held by "
                     f"another session after {self.options.held_rows_wait_seconds:.0f}s; the task retry looks again")
-            time.sleep(pause)
+            self.sleep(pause)
             pause = min(pause * 2, 5.0)
             held = sorted(self._held_elsewhere, key=lambda i: (self._entity_of[i], i))
             self._held_elsewhere.clear()
-            for chunk in _chunks([(i, self._entity_of[i]) for i in held], self.options.chunk_size):
-                if self._stop.is_set():
+            for chunk in chunks([(i, self._entity_of[i]) for i in held], self.options.chunk_size):
+                if self.halt.is_set():
                     break
                 self._run_chunk(chunk, states)
 
@@ -242,7 +186,7 @@ class BatchSender:
         locked = [r["id"] for r in self._q("deliver/lock_rows", ids=ids, lock_key=LOCK_KEY)]
         if len(ids) > len(locked):
             held = set(ids) - set(locked)
-            self._count("locked_by_other_run", len(held - self._ever_held_elsewhere))
+            self.accounting.count("locked_by_other_run", len(held - self._ever_held_elsewhere))
             self._ever_held_elsewhere |= held
             self._held_elsewhere |= held
         if not locked:
@@ -260,7 +204,7 @@ class BatchSender:
                 user_ids=[r["user_id"] for r in rows], kind=NOTIFICATION_KIND)}
             seen: set[tuple[int, str]] = set()
             for row in rows:
-                if self._stop.is_set():
+                if self.halt.is_set():
                     return
                 self._prepare(row, payloads.get(row["entity_id"]), status[(row["entity_id"], row["user_id"])], seen)
         finally:
@@ -268,10 +212,11 @@ class BatchSender:
             self._emit(Unlock(locked))
 
     def _emit(self, job: Job) -> None:
-        if self._to_sender is None:  # nothing is sent (dry run): record here
-            self._record(job)
+        if self._sender is None:  # nothing is sent (dry run): record here
+            assert not isinstance(job, Send)
+            self.accounting.record(job)
         else:
-            self._to_sender.put(job)
+            self._sender.put(job)
 
     def _prepare(self, row: dict[str, Any], payload: EntityDigest | None, status: dict[str, Any],
                  seen: set[tuple[int, str]]) -> None:
@@ -294,89 +239,9 @@ class BatchSender:
         message_id, message = self.renderer.message(payload, recipient, self.now(),
                                                     envelope_to=self.options.redirect_to)
         if self.options.dry_run:
-            self._count("dry_run")
+            self.accounting.count("dry_run")
             return
         self._emit(Send(row, message_id, message, envelope_to))
-
-    # -- sender thread: SMTP and the ledger, in order ---------------------------------------------
-    def _sender_loop(self, client: SmtpClient) -> None:
-        assert self._to_sender is not None
-        ledger = LedgerWriter(f"billing-digest-ledger-{self.batch}")
-        self._ledger = ledger
-        try:
-            while (job := self._to_sender.get()) is not None:
-                if isinstance(job, Send) and self._stop.is_set():
-                    continue  # not sent, not marked: the row stays as it was (pending or deferred)
-                try:
-                    if ledger.error is not None:
-                        raise ledger.error
-                    if isinstance(job, Send):
-                        self._send(client, job)
-                    else:
-                        ledger.submit(partial(self._record, job))
-                except BaseException as exc:  # handed to run(), which raises it
-                    self._fail(exc)
-            ledger.wait()  # the last outcomes are committed before the batch reports
-        except BaseException as exc:
-            self._fail(exc)
-        finally:
-            ledger.close()
-
-    def _send(self, client: SmtpClient, job: Send) -> None:
-        row, attempts = job.row, 0
-        while True:
-            attempts += 1
-            try:
-                # The server may accept this message only once every earlier outcome is committed.
-                client.send(self._envelope_from, job.envelope_to, job.message, before_accept=self._ledger.wait)
-            except PermanentError as exc:
-                log.warning("entity=%s user=%s refused permanently: %s", row["entity_id"], row["user_id"], exc)
-                self._consecutive_deferred = 0
-                self._ledger.submit(partial(self._record, Mark(row, "failed", str(exc)[:500], attempts)))
-                return
-            except TransientError as exc:
-                if attempts < self.options.attempts:
-                    delay = self.options.backoff_seconds * 2 ** (attempts - 1)
-                    log.warning("entity=%s user=%s transient failure (%s), retry in %.1fs",
-                                row["entity_id"], row["user_id"], exc, delay)
-                    self.sleep(delay)
-                    continue
-                self._consecutive_deferred += 1
-                self._ledger.submit(partial(self._record, Mark(row, "deferred", str(exc)[:500], attempts)))
-                if self._consecutive_deferred >= self.options.max_consecutive_deferred:
-                    self._stopped_early = True  # the server is struggling: leave the rest for the retry
-                    self._stop.set()
-                return
-            break
-        self._consecutive_deferred = 0
-        # Committed right after the 250, while the next message travels; before that one's end of data.
-        self._ledger.submit(partial(self._mark_sent, job, attempts))
-
-    def _mark_sent(self, job: Send, attempts: int) -> None:
-        if self.options.redirect_to:
-            self._count("redirected")
-            return
-        try:
-            self._q("deliver/mark_sent", id=job.row["id"], attempts=attempts, message_id=job.message_id,
-                    sent_to=job.envelope_to, run_id=self.options.run_id)
-        except psycopg.Error:
-            # The one window of at-least-once: the server has the message, the ledger does not.
-            log.error("entity=%s user=%s: accepted by the SMTP server as %s but the 'sent' mark was not "
-                      "recorded; the retry sends it again with the same Message-ID",
-                      job.row["entity_id"], job.row["user_id"], job.message_id)
-            raise
-        self._count("resent" if job.row["state"] == "sent" else "sent")
-
-    def _record(self, job: Mark | Unlock) -> None:
-        """One ledger write without a send: an outcome (failed, deferred, skipped) or a chunk's unlock."""
-        if isinstance(job, Unlock):
-            self._q("deliver/unlock_rows", ids=job.ids, lock_key=LOCK_KEY)
-            return
-        self._count(job.state if job.state != "skipped" else f"skipped:{job.reason}")
-        if self.options.dry_run or self.options.redirect_to:
-            return
-        self._q("deliver/mark_outcome", id=job.row["id"], state=job.state, reason=job.reason,
-                attempts=job.attempts, run_id=self.options.run_id)
 
 
 def deliver_batch(conn: psycopg.Connection, smtp: SmtpSettings, renderer: Renderer, digest_date: dt.date,
