@@ -34,3 +34,13 @@ def test_a_run_without_batches_has_no_duration():
     names = [m.name for m in metrics.of_run({}, {"nfse": 0}, [])]
     assert "billing_digest.delivery.duration" not in names and "billing_digest.digests.skipped" in names
     assert metrics.held() == [Metric("incr", "billing_digest.run.held", 1)]
+
+
+def test_the_pace_throttle_replies_and_the_effective_rate():
+    from billing_digest.summary import RunSummary
+
+    result = RunSummary(DAY, {}, 0, 80, {}, {"sent": 80}, {}, 80, delivery_seconds=4.0, throttled=3)
+    assert metrics.of_pace(result) == [Metric("incr", "billing_digest.smtp.throttled", 3),
+                                       Metric("gauge", "billing_digest.smtp.rate", 20.0)]
+    idle = RunSummary(DAY, {}, 0, 0, {}, {}, {}, 0)
+    assert metrics.of_pace(idle) == [Metric("incr", "billing_digest.smtp.throttled", 0)]

@@ -36,3 +36,9 @@ def test_a_held_day_says_so_and_is_cut_to_airflow_s_limit():
     assert note.startswith("**Digest of 27/11/2026 HELD, nothing sent**: held by the data checks (task `check_quality`)"
                            "\n\n- xxx")
     assert len(note) == run_note.NOTE_LIMIT and note.endswith("…")
+
+
+def test_the_note_says_how_long_delivery_took_its_rate_and_the_throttle_replies():
+    note = run_note.note(summary(delivery_seconds=3.85, throttled=4))
+    assert "- delivery: 3.9 s, 20.0 e-mails/s, 4 throttle replies" in note
+    assert "delivery:" not in run_note.note(summary())  # nothing delivered (a dry run, a held day): no line

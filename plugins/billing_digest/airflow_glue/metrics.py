@@ -10,7 +10,9 @@ prefix (``airflow.`` by default). Names:
 - ``billing_digest.errors.<topic>`` (gauge): the day's errors per topic (``nfse``, ``boleto``,
   ``notification``) and ``billing_digest.errors.total``;
 - ``billing_digest.delivery.duration`` (timer, ms): from the first batch's start to the last's end;
-- ``billing_digest.run.held`` (counter): a day held before sending (by the checks or a late data load).
+- ``billing_digest.run.held`` (counter): a day held before sending (by the checks or a late data load);
+- ``billing_digest.smtp.throttled`` (counter): throttle replies of the SMTP server ("too fast", issue 14);
+- ``billing_digest.smtp.rate`` (gauge, e-mails/s): this run's effective send rate (:func:`of_pace`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from billing_digest.handoffs import BatchReport
+from billing_digest.summary import RunSummary
 
 PREFIX = "billing_digest"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -60,3 +63,11 @@ def of_run(this_run: dict[str, int], errors_by_topic: dict[str, int],
 
 def held() -> list[Metric]:
     return [Metric("incr", _name("run", "held"), 1)]
+
+
+def of_pace(summary: RunSummary) -> list[Metric]:
+    """The provider's pace: throttle replies, and the effective send rate when anything was sent."""
+    metrics = [Metric("incr", _name("smtp", "throttled"), summary.throttled)]
+    if summary.delivery_seconds and summary.emails_sent_this_run:
+        metrics.append(Metric("gauge", _name("smtp", "rate"), round(summary.send_rate, 2)))
+    return metrics

@@ -46,6 +46,9 @@ def note(summary: RunSummary) -> str:
         f"- this run: {this_run}",
         f"- the day's ledger ({summary.digests} digests): {ledger}",
     ]
+    if summary.delivery_seconds:
+        lines.append(f"- delivery: {summary.delivery_seconds:.1f} s, {summary.send_rate:.1f} e-mails/s, "
+                     f"{summary.throttled} throttle replies")
     if summary.accepted_anomaly:
         lines.append(f"- **sent despite a volume anomaly** (accept_anomaly): {'; '.join(summary.accepted_anomaly)}")
     if summary.bad_input:
