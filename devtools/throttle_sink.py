@@ -87,10 +87,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--rate", type=float, required=True)
     parser.add_argument("--reply", default=SES_THROTTLE)
-    parser.add_argument("--burst", type=float, default=1.0)
+    parser.add_argument("--burst", type=float, default=None, help="bucket size (default: 0.1 s of the rate)")
     parser.add_argument("--figures", type=Path, help="write the figures here (JSON) at SIGTERM")
     args = parser.parse_args(argv)
-    gate = RateGate(args.rate, args.reply, args.burst)
+    gate = RateGate(args.rate, args.reply, args.burst if args.burst is not None else max(1.0, args.rate * 0.1))
     sink = SmtpSink(port=args.port)
     sink.faults.on_data = gate
     kept = _Discard()

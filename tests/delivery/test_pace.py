@@ -51,7 +51,10 @@ def test_throttle_replies_are_told_from_other_refusals(code, text, throttle):
 def test_a_lease_forfeits_slots_already_past_instead_of_catching_up():
     lease = Lease(next_at=10.0, interval=0.5, left=4)
     assert lease.take(9.0) == 10.0          # early: wait for the slot
-    assert lease.take(12.0) is None         # 10.5, 11.0, 11.5 are gone: no burst to make up for them
+    assert lease.take(12.1) is None         # 10.5, 11.0, 11.5 are gone: no burst to make up for them
+    lease = Lease(next_at=10.0, interval=0.01, left=10, late=0.05)
+    assert lease.take(10.04) == 10.0                          # 0.04 late: still within ``late``
+    assert lease.take(10.085) == pytest.approx(10.04) and lease.forfeited == 3  # 10.01-10.03 forfeited
     lease = Lease(next_at=10.0, interval=0.5, left=4)
     assert lease.take(10.7) == 10.5 and lease.left == 2  # within one interval of its slot: still its own
 

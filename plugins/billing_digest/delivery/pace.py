@@ -6,11 +6,12 @@ lock makes each update atomic, and it is as available as delivery itself: when i
 the ledger cannot either, and the batch stops. Nothing is ever sent without a slot from the row, so
 an unreachable limiter makes delivery slower (stopped), never faster.
 
-How: a sender takes a *lease* of a few send slots at a time (about 0.1 s of the cluster's rate, at
+How: a sender takes a *lease* of a few send slots at a time (about 20 ms of the cluster's rate, at
 most 100) in one round trip; the slots are moments on a shared timeline (GCRA: the row's ``tat`` is
 the next free slot), spaced 1/rate apart, and the sender sends each message in its own slot. A slot
-already past when the sender gets to it is forfeited, not caught up: at no moment do two senders use
-more than the rate. A sender killed while holding a lease just leaves its slots unused.
+more than ``late_seconds`` past when the sender gets to it is forfeited, not caught up: over any span
+T the cluster sends at most rate x (T + late_seconds). A sender killed while holding a lease just
+leaves its slots unused.
 
 Throttle replies adapt the rate (AIMD, as TCP): one cut per burst, to ``decrease`` x the lower of the
 rate in force and what the server was accepting (reported with each lease), then growing back by
@@ -44,7 +45,8 @@ class PaceConfig:
     name: str = "smtp"                    # one limiter per SMTP endpoint (host:port)
     max_per_second: float = 0.0           # the cluster's cap; 0: none (only throttle replies slow us down)
     throttle_pause_seconds: float = 60.0  # a throttled connection waits this long (postfix's anvil window)
-    lease_seconds: float = 0.1            # slots taken per round trip: this much of the cluster's rate
+    lease_seconds: float = 0.02           # slots taken per round trip: this much of the cluster's rate
+    late_seconds: float = 0.03            # a slot may be used this long after its moment (then it is forfeited)
     increase: float = 0.02                # after a cut, the rate grows by this x the cut rate per second
     decrease: float = 0.85                # a throttle cuts the rate to this x what the server was accepting
     min_gap_seconds: float = 2.0          # one cut per burst of throttle replies
@@ -54,20 +56,27 @@ class PaceConfig:
 @dataclass
 class Lease:
     """Send slots of one lease, on this process's monotonic clock: the next at ``next_at``, then one
-    every ``interval`` seconds (0: no limit), ``left`` of them."""
+    every ``interval`` seconds (0: no limit), ``left`` of them. A slot may be used from its moment
+    until ``late`` seconds after it (at least one interval): a sender a little slower than the
+    cluster's rate (a commit, a busy core) still uses its slots, and over any span T the cluster sends
+    at most rate x (T + late)."""
 
     next_at: float = 0.0
     interval: float = 0.0
     left: int = 0
+    late: float = 0.0
+    forfeited: int = 0
 
     def take(self, now: float) -> float | None:
         """The moment to send at (``now`` or later), using one slot; None when the lease is used up.
-        Slots already past by more than one interval are forfeited: they were the cluster's, then."""
+        Slots past by more than ``late`` are forfeited, not caught up: they were the cluster's, then."""
         if self.left <= 0:
             return None
-        if self.interval > 0 and now > self.next_at + self.interval:
-            missed = min(self.left, math.floor((now - self.next_at) / self.interval))
+        late = max(self.late, self.interval)
+        if self.interval > 0 and now > self.next_at + late:
+            missed = min(self.left, math.ceil((now - self.next_at - late) / self.interval))
             self.left -= missed
+            self.forfeited += missed
             self.next_at += missed * self.interval
             if self.left <= 0:
                 return None
@@ -92,6 +101,7 @@ class SharedPace:
         self._first_at: float | None = None  # this connection's first slot (its own rate counts from there)
         self._disabled = False  # no limiter table and no cap: today's behaviour, with a warning
         self.waited_seconds = 0.0
+        self.forfeited = 0      # slots of this connection's leases it was too late to use
         self.rate: float | None = config.max_per_second or None
 
     def _query(self, statement: str, **params: object) -> tuple | None:
@@ -131,7 +141,8 @@ class SharedPace:
             self._lease = Lease(self.clock(), 0.0, 1_000_000)
             return
         granted, wait_s, interval_s, self.rate = row
-        self._lease = Lease(self.clock() + float(wait_s), float(interval_s), int(granted))
+        self.forfeited += self._lease.forfeited
+        self._lease = Lease(self.clock() + float(wait_s), float(interval_s), int(granted), c.late_seconds)
 
     def accepted(self) -> None:
         self._accepted += 1

@@ -71,6 +71,8 @@ class SmtpSender:
             self.halt.fail(exc)
         finally:
             self.accounting.pace_wait_seconds = self.pace.waited_seconds
+            log.info("batch %s: waited %.1fs for send slots of the cluster's rate, %d slot(s) too late to use",
+                     self.name, self.pace.waited_seconds, self.pace.forfeited)
             ledger.close()
 
     def _send(self, job: Send) -> None:
