@@ -75,8 +75,8 @@ END
 $$;
 
 -- A throttle reply: cut the rate to ``decrease`` x the lower of the rate in force and what the server was
--- accepting (the cluster's window, else the caller's own rate); one cut per ``min_gap`` seconds (the replies
--- of one burst arrive together). ``p_accepted``: as for pace_take. Returns the rate.
+-- accepting (the highest of the cluster's window and the caller's own rate); one cut per ``min_gap`` seconds
+-- (the replies of one burst arrive together). ``p_accepted``: as for pace_take. Returns the rate.
 CREATE OR REPLACE FUNCTION digest.pace_throttled(p_name text, p_cap double precision, p_decrease double precision,
                                                  p_increase double precision, p_min_gap double precision,
                                                  p_floor double precision, p_accepted bigint,
@@ -99,9 +99,13 @@ BEGIN
         RETURN rate;
     END IF;
     window_ := extract(epoch FROM now_ - r.win_at);
-    measured := CASE WHEN window_ >= 0.1 AND window_ <= 10 AND r.win_accepted > 0
-                     THEN r.win_accepted / window_ ELSE coalesce(r.accepted_rate, p_own_rate) END;
-    rate := greatest(p_floor, p_decrease * least(coalesce(rate, 'Infinity'), coalesce(measured, 'Infinity')));
+    -- The highest of the measures: each lags (senders report with their next lease), and a cut too deep
+    -- costs more (it grows back slowly) than one too shallow (the next throttle cuts again).
+    measured := greatest(CASE WHEN window_ >= 0.1 AND window_ <= 10 AND r.win_accepted > 0
+                              THEN r.win_accepted / window_ END, r.accepted_rate, p_own_rate);
+    -- At most halved at once: while every connection pauses, what is accepted says little about the server.
+    rate := greatest(p_floor, p_decrease * least(coalesce(rate, 'Infinity'), coalesce(measured, 'Infinity')),
+                     0.5 * rate);
     IF rate = 'Infinity' THEN
         rate := p_floor;  -- nothing accepted yet and no cap: start from the floor and grow
     END IF;

@@ -47,6 +47,7 @@ class PaceConfig:
     throttle_pause_seconds: float = 60.0  # a throttled connection waits this long (postfix's anvil window)
     lease_seconds: float = 0.02           # slots taken per round trip: this much of the cluster's rate
     late_seconds: float = 0.03            # a slot may be used this long after its moment (then it is forfeited)
+    unlimited_lease_seconds: float = 0.1  # no rate in force: a lease (50 slots) lasts at most this long
     increase: float = 0.02                # after a cut, the rate grows by this x the cut rate per second
     decrease: float = 0.85                # a throttle cuts the rate to this x what the server was accepting
     min_gap_seconds: float = 2.0          # one cut per burst of throttle replies
@@ -66,11 +67,12 @@ class Lease:
     left: int = 0
     late: float = 0.0
     forfeited: int = 0
+    until: float = math.inf  # an unlimited lease ends then (its sender reports what was accepted, sees cuts)
 
     def take(self, now: float) -> float | None:
         """The moment to send at (``now`` or later), using one slot; None when the lease is used up.
         Slots past by more than ``late`` are forfeited, not caught up: they were the cluster's, then."""
-        if self.left <= 0:
+        if self.left <= 0 or now > self.until:
             return None
         late = max(self.late, self.interval)
         if self.interval > 0 and now > self.next_at + late:
@@ -142,7 +144,9 @@ class SharedPace:
             return
         granted, wait_s, interval_s, self.rate = row
         self.forfeited += self._lease.forfeited
-        self._lease = Lease(self.clock() + float(wait_s), float(interval_s), int(granted), c.late_seconds)
+        now = self.clock()
+        until = math.inf if interval_s else now + c.unlimited_lease_seconds
+        self._lease = Lease(now + float(wait_s), float(interval_s), int(granted), c.late_seconds, until=until)
 
     def accepted(self) -> None:
         self._accepted += 1
