@@ -57,16 +57,17 @@ def _deliver(args: tuple[str, int, int, dict[str, Any], list[int] | None]) -> di
     return {"batch": batch, "task_failures": failures, "throttled": throttled, "outcomes": outcomes}
 
 
-def _server(port: int, rate: float, figures: Path) -> subprocess.Popen[str]:
+def _server(port: int, rate: float, burst_seconds: float, figures: Path) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": f"{ROOT / 'plugins'}{os.pathsep}{ROOT}"}
     proc = subprocess.Popen([sys.executable, "-m", "devtools.throttle_sink", "--port", str(port), "--rate", str(rate),
-                             "--figures", str(figures)], env=env, stdout=subprocess.PIPE, text=True)
+                             "--burst", str(max(1.0, rate * burst_seconds)), "--figures", str(figures)],
+                            env=env, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None and "listening" in proc.stdout.readline()
     return proc
 
 
 def one_run(dsn: str, rate: float, cap: float, pause: float, entity_ids: list[int] | None,
-            expected: int) -> dict[str, Any]:
+            expected: int, burst_seconds: float) -> dict[str, Any]:
     from devtools.smtp_sink import free_port
 
     day = window().digest_date
@@ -77,7 +78,7 @@ def one_run(dsn: str, rate: float, cap: float, pause: float, entity_ids: list[in
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
         figures_path = Path(tmp) / "server.json"
-        server = _server(port, rate, figures_path)
+        server = _server(port, rate, burst_seconds, figures_path)
         options = {"max_messages_per_second": cap, "throttle_pause_seconds": pause}
         started = time.perf_counter()
         try:
@@ -91,7 +92,8 @@ def one_run(dsn: str, rate: float, cap: float, pause: float, entity_ids: list[in
     wall = server_figures["first_to_last_seconds"]
     ideal = expected / rate
     return {
-        "digests": expected, "rate_allowed": rate, "cap": cap, "throttle_pause_seconds": pause,
+        "digests": expected, "rate_allowed": rate, "server_burst_seconds": burst_seconds, "cap": cap,
+        "throttle_pause_seconds": pause,
         "batches": len(batches), "received": server_figures["accepted"], "distinct": server_figures["digests"],
         "received_twice": server_figures["received_twice"], "throttle_replies": server_figures["refused"],
         "wall_seconds": wall, "ideal_seconds": round(ideal, 3), "ratio": round(wall / ideal, 3),
@@ -108,6 +110,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", default="0.25,1", help="shares of the day's companies to send")
     parser.add_argument("--pause", type=float, default=1.0, help="smtp_throttle_pause_seconds")
     parser.add_argument("--modes", default="a,b", help="a: cap at 95%% of R; b: no cap (adaptive only)")
+    parser.add_argument("--server-burst", type=float, default=0.1,
+                        help="the server's bucket, in seconds of R (0.1: strict; SES tolerates short bursts)")
+    parser.add_argument("--tag", default="")
     args = parser.parse_args(argv)
     dsn = scale_dsn(args.scale)
     day = window().digest_date
@@ -126,13 +131,13 @@ def main(argv: list[str] | None = None) -> None:
                 "AND (%s::bigint[] IS NULL OR entity_id = ANY(%s::bigint[]))", (day, chosen, chosen)).fetchone()[0]
         modes = {"a": ("a: cap 95% of R", 0.95 * args.rate), "b": ("b: no cap, adaptive", 0.0)}
         for mode, cap in (modes[m] for m in args.modes.split(",")):
-            result = {"mode": mode, **one_run(dsn, args.rate, cap, args.pause, chosen, expected)}
+            result = {"mode": mode, **one_run(dsn, args.rate, cap, args.pause, chosen, expected, args.server_burst)}
             runs.append(result)
             log(f"pace {mode}, N={expected}, R={args.rate:g}: wall {result['wall_seconds']}s = "
                 f"{result['ratio']} x N/R, {result['throttle_replies']} throttle replies, "
                 f"{result['received_twice']} twice, {result['distinct']} distinct, "
                 f"{result['task_failures']} task failures")
-    path = save("pace", f"{args.scale}-R{args.rate:g}", {"runs": runs})
+    path = save("pace", f"{args.scale}-R{args.rate:g}-burst{args.server_burst:g}{args.tag}", {"runs": runs})
     print(json.dumps(runs, indent=2))
     log(f"written {path}")
 

@@ -17,16 +17,17 @@ CREATE TABLE IF NOT EXISTS digest.send_pace (
     updated_at      timestamptz      NOT NULL DEFAULT clock_timestamp()
 );
 
--- The rate in force at ``at``: the cap (NULL or <= 0: none) or, after a cut, the cut rate plus
--- ``increase`` x that rate (at least 1 msg/s) per second since, never above the cap. NULL: no limit.
+-- The rate in force at ``at``: the cap (NULL or <= 0: none) or, after a cut, the cut rate grown by ``increase``
+-- per second since (compounded: a cut too deep, e.g. after a burst, is soon made up), never above the cap.
+-- NULL: no limit.
 CREATE OR REPLACE FUNCTION digest.pace_rate(base_rate double precision, base_at timestamptz,
                                             cap double precision, increase double precision,
                                             at timestamptz) RETURNS double precision
 LANGUAGE sql IMMUTABLE AS $$
     SELECT CASE
         WHEN base_rate IS NULL THEN CASE WHEN cap > 0 THEN cap END
-        WHEN cap > 0 THEN least(cap, base_rate + greatest(increase * base_rate, 1) * extract(epoch FROM at - base_at))
-        ELSE base_rate + greatest(increase * base_rate, 1) * extract(epoch FROM at - base_at)
+        WHEN cap > 0 THEN least(cap, base_rate * power(1 + increase, least(extract(epoch FROM at - base_at), 600)))
+        ELSE base_rate * power(1 + increase, least(extract(epoch FROM at - base_at), 600))
     END
 $$;
 
@@ -76,17 +77,17 @@ $$;
 
 -- A throttle reply: cut the rate to ``decrease`` x the lower of the rate in force and what the server was
 -- accepting (the highest of the cluster's window and the caller's own rate); one cut per ``min_gap`` seconds
--- (the replies of one burst arrive together). ``p_accepted``: as for pace_take. Returns the rate.
+-- (the replies of one burst arrive together). ``p_accepted``: as for pace_take. Returns the rate now and, when
+-- it cut, what it measured.
 CREATE OR REPLACE FUNCTION digest.pace_throttled(p_name text, p_cap double precision, p_decrease double precision,
                                                  p_increase double precision, p_min_gap double precision,
                                                  p_floor double precision, p_accepted bigint,
-                                                 p_own_rate double precision) RETURNS double precision
+                                                 p_own_rate double precision,
+                                                 OUT rate double precision, OUT measured double precision)
 LANGUAGE plpgsql AS $$
 DECLARE
     r        digest.send_pace%ROWTYPE;
     now_     timestamptz := clock_timestamp();
-    rate     double precision;
-    measured double precision;
     window_  double precision;
 BEGIN
     INSERT INTO digest.send_pace (name) VALUES (p_name) ON CONFLICT (name) DO NOTHING;
@@ -96,7 +97,7 @@ BEGIN
      WHERE name = p_name;
     r.win_accepted := r.win_accepted + p_accepted;
     IF r.base_at IS NOT NULL AND extract(epoch FROM now_ - r.base_at) < p_min_gap THEN
-        RETURN rate;
+        RETURN;
     END IF;
     window_ := extract(epoch FROM now_ - r.win_at);
     -- The highest of the measures: each lags (senders report with their next lease), and a cut too deep
@@ -110,6 +111,5 @@ BEGIN
         rate := p_floor;  -- nothing accepted yet and no cap: start from the floor and grow
     END IF;
     UPDATE digest.send_pace SET base_rate = rate, base_at = now_, updated_at = now_ WHERE name = p_name;
-    RETURN rate;
 END
 $$;

@@ -13,12 +13,13 @@ more than ``late_seconds`` past when the sender gets to it is forfeited, not cau
 T the cluster sends at most rate x (T + late_seconds). A sender killed while holding a lease just
 leaves its slots unused.
 
-Throttle replies adapt the rate (AIMD, as TCP): one cut per burst, to ``decrease`` x the lower of the
-rate in force and what the server was accepting (reported with each lease), then growing back by
-``increase`` x the cut rate per second up to the cap; with no cap (0) the rate is unlimited until the
-first throttle. The throttled connection itself pauses ``throttle_pause_seconds`` (postfix counts
-refused attempts too: retrying at once keeps you refused). SQL: include/sql/pace/, the row and its
-functions: include/sql/schema/004_pace.sql.
+Throttle replies adapt the rate (as TCP's congestion control): one cut per burst, to ``decrease`` x the
+lower of the rate in force and what the server was accepting (reported with each lease; at most
+halved at once), then growing back by ``increase`` per second (compounded, so that a cut too deep is
+soon made up) up to the cap; with no cap (0) the rate is unlimited until the first throttle. The
+throttled connection itself pauses ``throttle_pause_seconds`` (postfix counts refused attempts too:
+retrying at once keeps you refused). SQL: include/sql/pace/, the row and its functions:
+include/sql/schema/004_pace.sql.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ class PaceConfig:
     lease_seconds: float = 0.02           # slots taken per round trip: this much of the cluster's rate
     late_seconds: float = 0.03            # a slot may be used this long after its moment (then it is forfeited)
     unlimited_lease_seconds: float = 0.1  # no rate in force: a lease (50 slots) lasts at most this long
-    increase: float = 0.02                # after a cut, the rate grows by this x the cut rate per second
+    increase: float = 0.1                 # after a cut, the rate grows by this share per second (compounded)
     decrease: float = 0.85                # a throttle cuts the rate to this x what the server was accepting
     min_gap_seconds: float = 2.0          # one cut per burst of throttle replies
     floor: float = 0.5                    # never below this many messages per second
@@ -165,8 +166,10 @@ class SharedPace:
                           increase=c.increase, min_gap=c.min_gap_seconds, floor=c.floor,
                           accepted=self._accepted, own_rate=self._own_rate())
         self._accepted = 0
+        measured = None
         if row is not None:
-            self.rate = row[0]
-        log.warning("throttled by the SMTP server: the cluster's send rate is now %s msg/s; this connection "
-                    "pauses %.0fs", f"{self.rate:.1f}" if self.rate else "unlimited", c.throttle_pause_seconds)
+            self.rate, measured = row
+        cut = f" (cut from an accepted rate of {measured:.1f} msg/s)" if measured else ""
+        log.warning("throttled by the SMTP server: the cluster's send rate is now %s msg/s%s; this connection "
+                    "pauses %.0fs", f"{self.rate:.1f}" if self.rate else "unlimited", cut, c.throttle_pause_seconds)
         return self.rate
