@@ -169,3 +169,24 @@ def test_a_sender_killed_while_holding_slots_neither_lets_the_others_exceed_the_
                                 "WHERE batch = %s", (batches[0],)).fetchone()[0]
     assert killed_batch > 0  # it was killed mid-batch; the task retry sends the rest
     assert max(smtp_sink.counts().values()) == 1
+
+
+def test_worst_first_the_most_errors_then_the_largest_amount_are_sent_first(conn, world, smtp_sink):
+    from tests.world import local
+
+    # (errors, amount of each invoice): sent in the order 3 errors, 2 errors of R$ 900, 2 errors of R$ 10, 1 error
+    companies = {"one": (1, "5000.00"), "two-small": (2, "10.00"), "three": (3, "1.00"), "two-big": (2, "900.00")}
+    users = {}
+    for name, (errors, amount) in companies.items():
+        entity = world.entity(f"Empresa {name}")
+        users[world.user(f"Pessoa {name}", f"{name}@x.com.br", [entity])] = name
+        for _ in range(errors):
+            invoice = world.invoice(entity, local(DAY, 9), amount=amount, boleto=False, notification=False)
+            world.attempt(invoice, "nfse", "rejected", local(DAY, 9, 5), "E160 - Código inválido")
+    extract.stage_errors(conn, window_for_date(DAY))
+    build.build_and_stage(conn, window_for_date(DAY), Settings(unsubscribe_secret="test-secret-of-sixteen"))
+    for b in _batches(conn):
+        deliver_batch(conn, SmtpSettings(port=smtp_sink.port), Renderer(SETTINGS), DAY, b, DeliveryOptions(),
+                      sleep=lambda s: None)
+    order = [users[m.key[2]] for m in smtp_sink.messages]
+    assert order == ["three", "two-big", "two-small", "one"]

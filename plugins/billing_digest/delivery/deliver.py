@@ -175,7 +175,7 @@ class BatchSender:
                     f"another session after {self.options.held_rows_wait_seconds:.0f}s; the task retry looks again")
             self.sleep(pause)
             pause = min(pause * 2, 5.0)
-            held = sorted(self._held_elsewhere, key=lambda i: (self._entity_of[i], i))
+            held = [i for i in self._entity_of if i in self._held_elsewhere]  # in the batch's sending order
             self._held_elsewhere.clear()
             for chunk in chunks([(i, self._entity_of[i]) for i in held], self.options.chunk_size):
                 if self.halt.is_set():
