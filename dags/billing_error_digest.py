@@ -39,7 +39,7 @@ after it was queued (07:15 for the 06:30 run; env `BILLING_DIGEST_LATE_ALERT_AFT
 `airflow_api` (http: a user allowed to edit this DAG's runs; the run notes).
 **Settings.** Variable `billing_digest_settings` (JSON object): `base_url`, `sender`,
 `support_email`, `unsubscribe_secret`, `max_items_per_topic`, `max_batches`, `alert_email`,
-freshness, coverage and volume guards ... (see README).
+freshness, coverage and volume guards ... (docs/configuration.md).
 
 **Backfill.** A run's logical date is its window's start (D 06:30), so digest days 1 to 7 are
 `airflow backfill create --dag-id billing_error_digest --from-date 2026-11-01 --to-date 2026-11-08 --max-active-runs 3`
@@ -65,13 +65,16 @@ from airflow.sdk import (
     task,
 )
 
+# At parse time only the package's constants (stdlib only): the DAG's id and schedule are stated there once.
+from billing_digest import DAG_ID, window
+
 # Deployment knobs read at parse time from the environment (cheap; no Variable or DB access here).
 FRESHNESS_POKE_SECONDS = float(os.environ.get("BILLING_DIGEST_FRESHNESS_POKE_SECONDS", "300"))
 FRESHNESS_TIMEOUT_HOURS = float(os.environ.get("BILLING_DIGEST_FRESHNESS_TIMEOUT_HOURS", "3"))
 LATE_ALERT_AFTER_MINUTES = float(os.environ.get("BILLING_DIGEST_LATE_ALERT_AFTER_MINUTES", "45"))
 # Every `deliver` runs in this Airflow pool: its slots cap the SMTP connections open at once across
 # the cluster (size it to what the mail provider allows). The pool must exist, or `deliver` waits in
-# `scheduled` for ever (README, "SMTP connection pool").
+# `scheduled` for ever (docs/configuration.md, "SMTP connection pool").
 SMTP_POOL = os.environ.get("BILLING_DIGEST_SMTP_POOL", "billing_smtp")
 
 DIGEST_PARAMS = {
@@ -111,11 +114,11 @@ def _late_run_alert() -> list[DeadlineAlert]:
 
 
 @dag(
-    dag_id="billing_error_digest",
-    schedule=CronDataIntervalTimetable("30 6 * * *", timezone="America/Sao_Paulo"),
+    dag_id=DAG_ID,
+    schedule=CronDataIntervalTimetable(window.CRON, timezone=window.TIMEZONE),
     # Before any billing data: a run for any past day executes its tasks (none is silently empty),
     # and the attempt history decides how far back a day can be reported (check_quality).
-    start_date=pendulum.datetime(2020, 1, 1, tz="America/Sao_Paulo"),
+    start_date=pendulum.datetime(2020, 1, 1, tz=window.TIMEZONE),
     catchup=False,
     max_active_runs=3,
     doc_md=__doc__,
@@ -240,6 +243,7 @@ def billing_error_digest() -> None:
             summary.save(conn, result)
         logging.getLogger("billing_digest").info("run summary\n%s", summary.format_table(result))
         glue.emit(metrics.of_run(result.this_run, result.errors_by_topic, batch_reports))
+        glue.emit(metrics.of_guides(result.errors, result.errors_with_guide))
         glue.emit(metrics.of_pace(result))
         glue.publish_run_note(ctx["dag"].dag_id, ctx["run_id"], run_note.note(result))
         ctx["run_label"] = run_note.label(result)  # type: ignore[typeddict-unknown-key]

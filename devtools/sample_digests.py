@@ -2,11 +2,13 @@
 
 - :func:`sample_payload`: one company's realistic day, written by hand: a block of one cause (an
   expired bank credential on 20 invoices), a block whose invoices differ in a detail (bounced
-  addresses), cards of single causes, an older invoice, a code the message already says;
+  addresses), cards of single causes, an older invoice, a code the message already says; each
+  cause with its guide from the shipped catalogue of known causes (one without an entry), ordered
+  as the transform orders them (:func:`with_guides`);
 - :func:`worst_case_payload`: the biggest and most varied digest the settings allow, built by the
   real transform from the data generator's error catalogue: every topic lists its whole budget
   (a big block, then as many different causes as fit), long names, every message kind, old
-  invoices, missing amounts. Used by the spam test and the e-mail size test.
+  invoices, missing amounts, every kind of guide. Used by the spam test and the e-mail size test.
 """
 
 from __future__ import annotations
@@ -87,11 +89,29 @@ def sample_payload() -> dict[str, Any]:
                           billing_date="2026-11-04")]),
             _cause([_item(311, "charge_email", "Studio de Pilates Equilíbrio", "FAT-2026-004550", None,
                           "Mensagem rejeitada pelo servidor de destino (spam)", code="554")]),
+            _cause([_item(312, "overdue_email", "Pet Shop Amigo Fiel", "FAT-2026-004102", "89.90",
+                          "Remetente bloqueado pela política do domínio do destinatário", status="failed",
+                          code="571")]),  # no catalogue entry: reads as before guides existed
         ]),
     ]
+    with_guides(topics)
     return {"digest_date": DAY.isoformat(), "entity": {"id": 7, "name": "Padaria Pão & Cia Ltda",
                                                       "cnpj": "11222333000181"},
             "total": sum(t["total"] for t in topics), "topics": topics}
+
+
+def with_guides(topics: list[dict[str, Any]]) -> None:
+    """Each cause's guide from the shipped catalogue, and the causes reordered as the transform would
+    (a company-level fix first, a retried cause last; otherwise as written)."""
+    from billing_digest import guides
+
+    catalogue = guides.load()
+    for topic in topics:
+        for cause in topic["causes"]:
+            first = cause["invoices"][0]
+            guide = catalogue.match(cause["step"], cause["kind"], cause["status"], cause["code"], first["message"])
+            cause["guide"] = None if guide is None else guide.payload()
+        topic["causes"].sort(key=lambda c: guides.FIX_ORDER[c["guide"] and c["guide"]["fix"]])
 
 
 def worst_case_payload(max_items: int = 20, max_per_cause: int = 5) -> dict[str, Any]:
@@ -104,7 +124,7 @@ def worst_case_payload(max_items: int = 20, max_per_cause: int = 5) -> dict[str,
     """
     import pandas as pd
 
-    from billing_digest import transform
+    from billing_digest import guides, transform
     from devtools.datagen import catalogue
 
     rows: list[dict[str, Any]] = []
@@ -142,4 +162,4 @@ def worst_case_payload(max_items: int = 20, max_per_cause: int = 5) -> dict[str,
                 add(step, status, kind.code, kind.message, 1)
         add(topic_steps[0], "", None, "", 2, kind="missing")
     errors = transform.prepare_errors(pd.DataFrame(rows), transform.Problems())
-    return dict(transform.build_entity_digests(errors, DAY, max_items, max_per_cause)[7])
+    return dict(transform.build_entity_digests(errors, DAY, max_items, max_per_cause, guides.load())[7])

@@ -60,3 +60,25 @@ def test_a_company_whose_only_user_turned_the_alert_off_has_no_recipient(world, 
     built = build.build_and_stage(conn, WINDOW, Settings())
     assert (built.digests, built.entities_without_recipient) == (0, 1)
     assert conn.execute("SELECT state, reason FROM digest.deliveries").fetchall() == [("skipped", "opted_out")]
+
+
+def test_each_cause_gets_its_guide_in_the_stored_payload_and_the_day_its_coverage(world, conn, acme):
+    """Issue 19: the build reads the shipped catalogue; the guide is stored with the cause (the preview
+    shows what was sent) and the day's figures say how many errors had one."""
+    world.user("Ok", "ok@a.com", [acme])
+    at = local(WINDOW.digest_date, 9)
+    for _ in range(3):
+        invoice = world.invoice(acme, at)
+        world.all_ok(invoice, at, steps=("nfse", "charge_email"))
+        world.attempt(invoice, "boleto", "failed", at + dt.timedelta(minutes=5),
+                      "Credenciais da API do banco expiradas (HTTP 401)", "HTTP_401")
+    invoice = world.invoice(acme, at)
+    world.all_ok(invoice, at, steps=("nfse", "charge_email"))
+    world.attempt(invoice, "boleto", "rejected", at + dt.timedelta(minutes=5), "Título em cartório", "97")
+    extract.stage_errors(conn, WINDOW)
+    built = build.build_and_stage(conn, WINDOW, Settings())
+    assert (built.errors, built.errors_with_guide) == (4, 3)
+    assert built.unguided_causes == ({"cause": "boleto 97: titulo em cartorio", "invoices": 1, "companies": 1},)
+    payload = conn.execute("SELECT payload FROM digest.entity_digests").fetchone()[0]
+    guides = [(c["code"], c["guide"] and c["guide"]["fix"]) for c in payload["topics"][0]["causes"]]
+    assert guides == [("HTTP_401", "company"), ("97", None)]

@@ -1,12 +1,18 @@
 """The DAG file itself: imports cleanly, is scheduled and documented as promised."""
 
 import datetime as dt
+import json
+import os
+import subprocess
+import sys
 
 import pytest
 from airflow.dag_processing.dagbag import DagBag
 from airflow.sdk import DeadlineReference
 from airflow.serialization.encoders import coerce_to_core_timetable
 from conftest import ROOT
+
+from billing_digest import window
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +29,9 @@ def test_schedule_is_0630_sao_paulo_with_a_one_day_interval(dagbag):
     dag = dagbag.dags["billing_error_digest"]
     timetable = coerce_to_core_timetable(dag.timetable)  # what the scheduler will use
     assert type(timetable).__name__ == "CronDataIntervalTimetable"
-    assert timetable.serialize() == {"expression": "30 6 * * *", "timezone": "America/Sao_Paulo"}
+    # The one schedule (billing_digest.window), and the product's promise: 06:30 in São Paulo.
+    assert timetable.serialize() == {"expression": window.CRON, "timezone": window.TIMEZONE}
+    assert (window.CRON, window.TIMEZONE) == ("30 6 * * *", "America/Sao_Paulo")
     interval = timetable.infer_manual_data_interval(
         run_after=dt.datetime(2026, 11, 28, 9, 30, tzinfo=dt.UTC))
     assert (interval.start.isoformat(), interval.end.isoformat()) == (
@@ -71,4 +79,12 @@ def test_late_run_alert_is_a_deadline_on_the_queued_time(monkeypatch):
 def test_dag_file_has_no_heavy_imports_at_parse_time():
     source = (ROOT / "dags" / "billing_error_digest.py").read_text()
     top_level = [line for line in source.splitlines() if line.startswith(("import ", "from "))]
-    assert not any(mod in line for line in top_level for mod in ("pandas", "psycopg", "billing_digest", "jinja2"))
+    assert not any(mod in line for line in top_level for mod in ("pandas", "psycopg", "jinja2"))
+    # Of the package, only its constants (the DAG's id and schedule): plain Python, nothing else loaded.
+    assert [line for line in top_level if "billing_digest" in line] == ["from billing_digest import DAG_ID, window"]
+    probe = ("import json, sys; before = set(sys.modules); import billing_digest.window; "
+             "print(json.dumps(sorted(m for m in set(sys.modules) - before if not m.startswith('billing_digest'))))")
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT / "plugins")})
+    heavy = {"pandas", "psycopg", "jinja2", "numpy", "airflow", "pydantic"}
+    assert not {m.split(".")[0] for m in json.loads(loaded.stdout)} & heavy

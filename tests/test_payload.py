@@ -10,7 +10,8 @@ from conftest import ROOT
 
 from billing_digest import payload, transform
 
-MODELS = (payload.EntityDigest, payload.EntityInfo, payload.TopicDigest, payload.CauseDigest, payload.ErrorItem)
+MODELS = (payload.EntityDigest, payload.EntityInfo, payload.TopicDigest, payload.CauseDigest, payload.CauseGuide,
+          payload.ErrorItem)
 
 
 def documented_fields(name: str) -> list[str]:

@@ -32,3 +32,18 @@ def test_summary_counts_this_run_and_the_ledger_and_is_kept_per_day(conn):
                  "bad input: missing_amount", "delivery: e-mails per second", "delivery: throttle replies"):
         assert line in table
     assert "@" not in table
+
+
+def test_the_guides_coverage_travels_from_build_to_the_summary_and_its_table(conn):
+    """Which guide to write next: the share of errors with a guide and the top causes without one."""
+    unguided = ({"cause": "boleto ZZ: erro desconhecido do banco", "invoices": 40, "companies": 3},
+                {"cause": "nfse E999: rejeicao desconhecida", "invoices": 2, "companies": 1})
+    built = BuiltDay(DAY, 200, {"nfse": 60, "boleto": 140, "notification": 0}, 9, 0, 12, {},
+                     errors_with_guide=158, unguided_causes=unguided)
+    result = summary.summarize(conn, BuiltDay.from_xcom(built.to_xcom()), [])
+    assert (result.errors, result.errors_with_guide, result.unguided_causes) == (200, 158, unguided)
+    summary.save(conn, result)
+    assert summary.latest(conn, DAY) == result
+    table = summary.format_table(result)
+    assert "errors with a guide" in table and "79% (158 of 200)" in table
+    assert "no guide: boleto ZZ: erro desconhecido do banco  40 invoices, 3 companies" in table

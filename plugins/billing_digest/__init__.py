@@ -1,8 +1,63 @@
-"""billing-digest: the daily e-mail of billing errors per (user, entity).
+"""billing-digest: every morning, one e-mail per (user, company) listing yesterday's failed invoices.
 
-Modules are named for what they do: ``window`` (which day), ``extract`` (SQL),
-``transform`` (pandas), ``render`` (Jinja2 + MIME), ``deliver`` (SMTP + ledger),
-``summary`` (run report). Only ``airflow_glue`` imports Airflow.
+The map of the package (tests/test_package_map.py keeps it true to the tree). Only ``airflow_glue/``
+imports Airflow (with ``dags/`` and the preview plugin; ruff's banned-api enforces it): everything
+else is plain Python, tested without Airflow.
+
+Shared contracts
+    window          which day a run reports (the window [D-1 06:30, D 06:30)) and the DAG's schedule
+    settings        every setting, typed and validated (pydantic-settings); the secret's fail-closed rule
+    handoffs        the typed values tasks hand each other through XCom
+    payload         the stored digest of one company and day (the JSON the e-mail is rendered from)
+    topics          the three topics, their steps, and what a missing step reads as
+    causes          which errors share a cause (one block in the e-mail), and how its message reads
+    guides          what to do about a cause: the catalogue of known causes (include/causes), matching, coverage
+    product         the product's paths under base_url (invoices, preferences, the unsubscribe mount)
+    text            text helpers shared by mail/ and unsubscribe/ (first names)
+    sql             loads include/sql/<step>/<name>.sql; applies the schema
+
+The DAG's steps, in order
+    freshness       wait_for_billing_data: has the billing data caught up with the window's end?
+    extract         extract_errors: stage the window's failed and missing steps (SQL)
+    quality         check_quality: hold a day the data cannot support (coverage, volume, systemic)
+    coverage        the coverage guard: does the attempt history cover the window?
+    volume          the volume guard: is a topic wildly off its trailing days?
+    build           build_digests: payloads and ledger rows of the day, staged in PostgreSQL
+    transform       the pure pandas of build: validate rows, group by company and topic and cause, batch
+    plan            plan_batches: the batches with something to send, labelled for the UI
+    summary         summarize: counts by topic, outcome and reason; the day's report
+
+Rooms
+    mail/           what a recipient reads, rendered and encoded (no I/O)
+        render      a company's digest for one recipient: subject, text, HTML, the whole message
+        templates   the Jinja2 templates, compiled once, CSS inlined
+        formatting  pt-BR money, dates, CNPJ (Babel)
+        headers     Message-ID, List-Unsubscribe, Auto-Submitted and the other headers
+        mime        the multipart/alternative message, quoted-printable, RFC 2047
+        addresses   what counts as an address we may send to
+    delivery/       sending: SMTP, the ledger, who may receive at send time, the provider's pace
+        deliver     one batch: lock, decide, render, send, record; at most the message in flight repeats
+        options     how one deliver task sends its batch (DeliveryOptions)
+        jobs        what the preparing thread hands the SMTP thread; chunks; what stops a batch early
+        sender      the batch's SMTP thread: messages in order, at the cluster's pace
+        retry       what to do after a refusal: permanent, transient (backoff), throttled (pause)
+        accounting  each outcome counted for the batch's report and written to the ledger
+        pace        the cluster's send rate: leases of send slots from a PostgreSQL row, AIMD on throttles
+        smtp        an SMTP client that tells permanent, transient and throttle refusals apart
+        ledger      the ledger's states and lock key, stated once
+        ledger_writer   the ledger's durable, ordered writes in a thread of their own
+        eligibility     who may receive now (access, opt-in, address), decided at send time
+    unsubscribe/    the one-click unsubscribe (RFC 8058)
+        tokens      HMAC tokens and the link the e-mails carry
+        app         the service (FastAPI): confirm on GET, unsubscribe on POST
+        server      serves the app on its own (uvicorn)
+    airflow_glue/   Airflow: connections, Variables, alerts, metrics, notes
+        glue        connections, the settings Variable, metrics emission, the run note through the REST API
+        alerts      e-mails to the data team: a failed or held run, a late run
+        late_alert  the Deadline Alert's callback, light to import at parse time
+        metrics     what a run tells StatsD/OpenTelemetry (pure)
+        run_note    the run's note and label in the UI (pure text)
 """
 
+DAG_ID = "billing_error_digest"
 NOTIFICATION_KIND = "billing_errors"

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 import psycopg
 
-from billing_digest import NOTIFICATION_KIND, sql, transform
+from billing_digest import NOTIFICATION_KIND, guides, sql, transform
 from billing_digest.delivery.ledger import SENDABLE_STATES
 from billing_digest.handoffs import BuiltDay
 from billing_digest.payload import EntityDigest
@@ -62,12 +62,24 @@ def with_opted_out(people: pd.DataFrame, declined: pd.DataFrame) -> pd.DataFrame
     return pd.concat([people, declined], ignore_index=True)
 
 
+def catalogue(problems: transform.Problems) -> guides.Catalogue:
+    """The catalogue of known causes; a broken one (a bad edit that skipped CI) costs the day its
+    guides, not its e-mails: logged, and counted as bad input ``cause_catalogue_invalid``."""
+    try:
+        return guides.load()
+    except guides.CatalogueError as exc:
+        log.error("catalogue of known causes unusable, digests go without guides: %s", exc)
+        problems.add("cause_catalogue_invalid", [str(exc)])
+        return guides.EMPTY
+
+
 def build_and_stage(conn: psycopg.Connection, window: Window, settings: Settings) -> BuiltDay:
     """Errors -> per-entity payloads -> recipients -> ledger rows; returns counts and problems."""
     problems = transform.Problems()
     errors = transform.prepare_errors(day_errors(conn, window), problems)
+    coverage = guides.Coverage()
     payloads = transform.build_entity_digests(errors, window.digest_date, settings.max_items_per_topic,
-                                              settings.max_invoices_per_cause)
+                                              settings.max_invoices_per_cause, catalogue(problems), coverage)
     wanting, declined = recipients(conn, sorted(payloads))
     people = transform.clean_recipients(wanting, problems)
     no_recipient = sorted(set(payloads) - set(people["entity_id"].astype("int64")))
@@ -77,6 +89,9 @@ def build_and_stage(conn: psycopg.Connection, window: Window, settings: Settings
     _stage(conn, window, payloads, people)
     for reason, examples in problems.examples.items():
         log.warning("bad input %s: %d row(s), e.g. %s", reason, problems.counts[reason], ", ".join(examples))
+    log.info("guides: %s of the errors had one; top causes without: %s",
+             guides.share_text(coverage.errors, coverage.with_guide),
+             guides.unguided_text(u.as_dict() for u in coverage.top_unguided()) or "none")
     return BuiltDay(
         digest_date=window.digest_date,
         errors=int(len(errors)),
@@ -85,6 +100,8 @@ def build_and_stage(conn: psycopg.Connection, window: Window, settings: Settings
         entities_without_recipient=len(no_recipient),
         digests=int(people["skip_reason"].isna().sum()),
         problems=problems.as_dict(),
+        errors_with_guide=coverage.with_guide,
+        unguided_causes=tuple(u.as_dict() for u in coverage.top_unguided()),
     )
 
 

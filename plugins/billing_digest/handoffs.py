@@ -94,6 +94,9 @@ class BuiltDay(Handoff):
     entities_without_recipient: int
     digests: int
     problems: dict[str, int]
+    # -- guides: what to do per cause (issue 19); every error counts, listed in an e-mail or not --
+    errors_with_guide: int = 0
+    unguided_causes: tuple[dict[str, Any], ...] = ()  # top causes without a guide: cause, invoices, companies
 
 
 @dataclasses.dataclass(frozen=True)

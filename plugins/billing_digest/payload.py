@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Literal, TypedDict
 
-TopicCode = Literal["nfse", "boleto", "notification"]
-Step = Literal["nfse", "boleto", "charge_email", "overdue_email"]
+from billing_digest.topics import Step, TopicCode
+
 ErrorKind = Literal["failed", "missing"]
 BillingType = Literal["automatic", "manual"]
 
@@ -41,6 +41,16 @@ class ErrorItem(TypedDict):
     path: str                   # the invoice's page in the product (validated, or a fallback)
 
 
+class CauseGuide(TypedDict):
+    """What to do about a cause: its entry of the catalogue of known causes (docs/cause-guides.md)."""
+
+    id: str                     # the catalogue entry's id
+    action: str                 # pt-BR: what to do (for fix "none": what happened)
+    fix: Literal["company", "invoice", "none"]  # one configuration change / each invoice / the product retries
+    path: str | None            # the product page where it is fixed (under base_url); None: the invoices' own pages
+    page: str | None            # that page's pt-BR name (the link reads "Abrir <page>")
+
+
 class CauseDigest(TypedDict):
     """The errors of one topic with one cause (:func:`billing_digest.causes.cause_key`): one block."""
 
@@ -54,6 +64,7 @@ class CauseDigest(TypedDict):
     amounts_missing: int        # invoices without a usable amount (not in amount_total)
     invoices: list[ErrorItem]   # the first ones listed, biggest amounts first
     more: int                   # count - len(invoices)
+    guide: CauseGuide | None    # what to do, from the catalogue of known causes; None: no entry matched
 
 
 class TopicDigest(TypedDict):

@@ -1,122 +1,247 @@
-"""Settings of the digest, with documented defaults (the README's settings table lists each one).
+"""Settings of the digest: one typed, validated model (pydantic-settings), with documented defaults.
 
-In Airflow they are one JSON Variable, ``billing_digest_settings`` (a JSON object; read by
-``airflow_glue.settings()`` when a task runs, never at parse time); each key wins over the env var
-``BILLING_DIGEST_<NAME>``, which wins over the default here. Outside Airflow (demo, tests,
-benchmarks, the unsubscribe service) only the env vars and the defaults apply.
+Where a value comes from, first match wins:
+
+1. the Airflow Variable ``billing_digest_settings`` (a JSON object; read by
+   ``airflow_glue.glue.settings()`` when a task runs, never at parse time);
+2. the environment variable ``BILLING_DIGEST_<NAME>`` (the only source outside Airflow: the demo,
+   the tests, the benchmarks, the unsubscribe service);
+3. the default declared here.
+
+Every value is converted and range-checked on load; a bad one raises :class:`SettingsError`, which
+names the setting, what is wrong, and where to set it. ``Settings()`` is the defaults (plus any keyword
+arguments) and reads no environment: use :meth:`Settings.from_env`. docs/configuration.md is
+generated from this model (``python -m devtools.settings_doc``), and a test keeps them equal.
 """
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from collections.abc import Mapping
+from email.utils import parseaddr
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from billing_digest import product
+
+ENV_PREFIX = "BILLING_DIGEST_"
+VARIABLE = "billing_digest_settings"  # the Airflow Variable (a JSON object) that wins over the environment
+DEFAULT_SECRET = "change-me"
 
 
-@dataclass(frozen=True)
-class Settings:
-    base_url: str = "https://app.fintera.com.br"
-    sender: str = "Fintera <notificacoes@fintera.com.br>"
-    support_email: str = "suporte@fintera.com.br"
-    # Secret for the one-click unsubscribe token (HMAC). Set it in production.
-    unsubscribe_secret: str = "change-me"
-    unsubscribe_ttl_days: int = 60
-    # Invoices listed per topic (over its causes, biggest first), and per cause.
-    max_items_per_topic: int = 20
-    max_invoices_per_cause: int = 5
-    max_batches: int = 16
-    min_batch_size: int = 200
-    # SMTP: attempts per message on transient (4xx / dropped connection) failures.
-    smtp_attempts: int = 3
-    smtp_backoff_seconds: float = 2.0
-    # Data-quality bounds checked before anything is sent.
-    max_errors_per_day: int = 500_000
-    # Who is told when a run fails, is held or is late (empty: nobody).
-    alert_email: str = ""
-    # Freshness gate: the window's data has arrived when the freshness query's "complete up to"
-    # reaches the window's end minus this tolerance (hours).
-    freshness_tolerance_hours: float = 12.0
-    # SQL returning one timestamptz, "billing data complete up to" (parameters %(window_start)s,
-    # %(window_end)s, %(digest_date)s). Empty: include/sql/freshness/watermark.sql.
-    freshness_query: str = ""
-    # Coverage guard: above this share of the window's invoices with no recorded step, the day is held.
-    max_silent_invoice_share: float = 0.2
-    # Volume guard: a topic at >= factor x the median of its trailing reported days, and >= floor errors
-    # above it, holds the day (run parameter accept_anomaly sends anyway). Needs min_days of history.
-    anomaly_factor: float = 3.0
-    anomaly_floor: int = 50
-    anomaly_min_days: int = 5
-    anomaly_trailing_days: int = 14
-    # Public URL of the one-click unsubscribe service the e-mails link to (List-Unsubscribe and the
-    # footer); empty: base_url + "/notificacoes/cancelar", the product mounting the service there.
-    unsubscribe_url: str = ""
+class SettingsError(ValueError):
+    """A setting has a value nothing may run with; the message names it and says where to set it."""
+
+
+class Settings(BaseSettings):
+    """Every setting of the digest. Frozen: a task reads them once and passes them along."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="forbid",
+                                      validate_default=True, env_ignore_empty=True)
+
+    # -- the product and the e-mail --
+    base_url: str = Field("https://app.fintera.com.br",
+                          description="The product's URL: invoice links are `base_url` + the invoice's path.")
+    sender: str = Field("Fintera <notificacoes@fintera.com.br>",
+                        description="From of every digest; its domain is the Message-ID's.")
+    support_email: str = Field("suporte@fintera.com.br",
+                               description="Shown in the footer, and the mailto: of List-Unsubscribe.")
+    max_items_per_topic: int = Field(20, ge=1, le=500, description=(
+        "Invoices listed per topic, over its causes (biggest first); the rest is counted and linked."))
+    max_invoices_per_cause: int = Field(5, ge=1, le=100, description=(
+        "Invoices listed per cause (one block per cause); the rest is counted and linked."))
+    # -- one-click unsubscribe --
+    unsubscribe_secret: SecretStr = Field(SecretStr(DEFAULT_SECRET), description=(
+        "HMAC secret of the one-click unsubscribe links. **Set it** (at least 16 random characters, the same "
+        "for the DAG and the unsubscribe service): runs and the service refuse to start with the default."))
+    unsubscribe_previous_secrets: Annotated[tuple[SecretStr, ...], NoDecode] = Field((), description=(
+        "Secrets replaced by a rotation (a JSON list, or comma-separated): links they signed still work "
+        "until they expire; new links use `unsubscribe_secret`. Drop one `unsubscribe_ttl_days` after the "
+        "rotation (docs/configuration.md, *Rotating the unsubscribe secret*)."))
+    unsubscribe_ttl_days: int = Field(60, ge=1, le=366, description="Life of an unsubscribe link, in days.")
+    unsubscribe_url: str = Field("", description=(
+        "Public https URL of the unsubscribe service that List-Unsubscribe and the footer link point to "
+        f"(`?token=` is added); empty: `base_url` + `{product.UNSUBSCRIBE_PATH}`, the product mounting the service."))
+    # -- batches and SMTP --
+    max_batches: int = Field(16, ge=1, le=1024, description=(
+        "Most mapped `deliver` instances of a day (Airflow's max_map_length is 1024)."))
+    min_batch_size: int = Field(200, ge=1, description="The smallest batch worth a `deliver` instance of its own.")
+    smtp_attempts: int = Field(3, ge=1, le=20, description=(
+        "Attempts per message on a 4xx reply or a dropped connection, in the same task run."))
+    smtp_backoff_seconds: float = Field(2.0, ge=0, le=600, description=(
+        "Wait after a message's first transient failure; doubled after each."))
+    # -- the data team --
+    alert_email: str = Field("", description=(
+        "The data team's address: e-mailed when a task fails after its retries, a day is held, or a run is "
+        "late. Empty: nobody."))
+    # -- guards: a bad day is held, not mailed --
+    max_errors_per_day: int = Field(500_000, ge=1, description=(
+        "Systemic guard: above this many staged errors the day is held."))
+    freshness_tolerance_hours: float = Field(12.0, ge=0, le=48, description=(
+        "Freshness gate: the window's data has arrived when the billing data is complete up to the window's "
+        "end minus this."))
+    freshness_query: str = Field("", description=(
+        "SQL returning one `timestamptz`, \"billing data complete up to\" (may use `%(window_start)s`, "
+        "`%(window_end)s`, `%(digest_date)s`); empty: the latest recorded attempt "
+        "(`include/sql/freshness/watermark.sql`)."))
+    max_silent_invoice_share: float = Field(0.2, gt=0, le=1, description=(
+        "Coverage guard: above this share of the window's invoices with no recorded step at all (and at "
+        "least 20 of them), the day is held."))
+    anomaly_factor: float = Field(3.0, gt=1, description=(
+        "Volume guard: a topic at this many times the median of its trailing reported days (and "
+        "`anomaly_floor` above it) holds the day."))
+    anomaly_floor: int = Field(50, ge=0, description=(
+        "Volume guard: how far above the median a topic must also be to hold the day."))
+    anomaly_min_days: int = Field(5, ge=1, description=(
+        "Volume guard: fewer trailing reported days than this and the volume is not judged (said so)."))
+    anomaly_trailing_days: int = Field(14, ge=1, le=366, description=(
+        "Volume guard: how many trailing reported days it compares with."))
     # -- provider pace (issue 14; docs/provider-pace.md) --
-    # The whole cluster's send rate (all deliver tasks of all runs, backfills and workers together), msg/s;
-    # set it a little under the provider's (SES "maximum send rate"); 0: no cap, throttle replies still slow us.
-    smtp_max_messages_per_second: float = 0.0
-    # A connection the server throttles (e.g. 454 Throttling failure, 450 4.7.1) waits this long, then sends the
-    # message again; 60 s is postfix's anvil window (it counts refused attempts too). SES-like per-second limits: ~1-5.
-    smtp_throttle_pause_seconds: float = 60.0
-    # Throttled this long with no message accepted: the batch stops and its task retries later.
-    smtp_throttle_patience_seconds: float = 1800.0
+    smtp_max_messages_per_second: float = Field(0.0, ge=0, description=(
+        "The whole cluster's send rate, messages per second: every `deliver` of every run, backfill and worker "
+        "together (a limiter row in the billing database). Set it a little under the provider's (SES: 95% of "
+        "the maximum send rate). 0: no cap; throttle replies still slow delivery down."))
+    smtp_throttle_pause_seconds: float = Field(60.0, ge=0, le=3600, description=(
+        "A connection the server throttled (e.g. `454 Throttling failure`, `450 4.7.1`) waits this long, then "
+        "sends the message again in the same run. 60 s is postfix's anvil window; for SES-like per-second "
+        "limits 1-5 s is enough."))
+    smtp_throttle_patience_seconds: float = Field(1800.0, ge=0, description=(
+        "Throttled this long with no message accepted on a connection: the digest is left deferred, the batch "
+        "stops and its task retries later."))
 
     @classmethod
-    def from_lookup(cls, lookup: Callable[[str], str | None]) -> Settings:
-        """Build from a lookup of ``name -> raw string or None`` (None keeps the default)."""
-        values: dict[str, object] = {}
-        for f in fields(cls):
-            raw = lookup(f.name)
-            if raw is None or raw == "":
-                continue
-            default = f.default
-            if isinstance(default, bool):
-                values[f.name] = str(raw).strip().lower() in {"1", "true", "yes", "on"}
-            elif isinstance(default, int):
-                values[f.name] = int(raw)
-            elif isinstance(default, float):
-                values[f.name] = float(raw)
-            else:
-                values[f.name] = str(raw)
-        return cls(**values)  # type: ignore[arg-type]
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   **_: PydanticBaseSettingsSource) -> tuple[PydanticBaseSettingsSource, ...]:
+        """``Settings(...)`` is its arguments over the defaults; the environment is read by :meth:`from_env`."""
+        return (init_settings,)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None,
-                 overrides: Mapping[str, object] | None = None) -> Settings:
-        """``overrides`` (e.g. an Airflow Variable) over env vars ``BILLING_DIGEST_<NAME>`` over defaults."""
-        env = os.environ if environ is None else environ
-        given = overrides or {}
-        return cls.from_lookup(lambda name: str(given[name]) if name in given
-                               else env.get(f"BILLING_DIGEST_{name.upper()}"))
+                 overrides: Mapping[str, Any] | None = None) -> Settings:
+        """``overrides`` (the Airflow Variable's object) over ``BILLING_DIGEST_<NAME>`` of ``environ``
+        (default: the process's) over the defaults. Raises :class:`SettingsError` on a bad value."""
+        unknown = sorted(set(overrides or {}) - set(cls.model_fields))
+        if unknown:
+            raise SettingsError(f"unknown setting(s) {', '.join(unknown)} in the Airflow Variable {VARIABLE}; "
+                                f"known: {', '.join(cls.model_fields)}")
+        from_environment = _MappingEnv(cls, os.environ if environ is None else environ)()
+        return cls.validated({**from_environment, **(overrides or {})}, overrides or {})
 
-    def public(self) -> dict[str, object]:
-        """The settings without secrets, safe to log."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if "secret" not in f.name}
+    @classmethod
+    def validated(cls, values: Mapping[str, Any], overrides: Mapping[str, Any] | None = None) -> Settings:
+        try:
+            return cls.model_validate(dict(values))
+        except ValidationError as exc:
+            raise SettingsError(_explain(exc, overrides or {})) from None
+
+    @field_validator("unsubscribe_previous_secrets", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str | SecretStr):
+            raw = (value.get_secret_value() if isinstance(value, SecretStr) else value).strip()
+            if raw.startswith("["):
+                return tuple(json.loads(raw))
+            return tuple(s.strip() for s in raw.split(",") if s.strip())
+        return value
+
+    @field_validator("base_url", "unsubscribe_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if value and not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL, e.g. https://app.exemplo.com.br")
+        return value
+
+    @field_validator("sender")
+    @classmethod
+    def _mailbox(cls, value: str) -> str:
+        if "@" not in parseaddr(value)[1]:
+            raise ValueError('must contain an address, e.g. "Fintera <notificacoes@fintera.com.br>"')
+        return value
+
+    @model_validator(mode="after")
+    def _baseline_fits(self) -> Settings:
+        if self.anomaly_min_days > self.anomaly_trailing_days:
+            raise ValueError(f"anomaly_min_days ({self.anomaly_min_days}) cannot exceed anomaly_trailing_days "
+                             f"({self.anomaly_trailing_days}): the volume guard would never judge")
+        return self
+
+    @property
+    def unsubscribe_secrets(self) -> tuple[str, ...]:
+        """The current secret first, then the previous ones still accepted by the unsubscribe service."""
+        return (self.unsubscribe_secret.get_secret_value(),
+                *(s.get_secret_value() for s in self.unsubscribe_previous_secrets))
+
+
+class _MappingEnv(EnvSettingsSource):
+    """pydantic-settings' environment source over a given mapping (the process's by default)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]):
+        self._environ = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return {k.lower(): v for k, v in self._environ.items() if k.upper().startswith(ENV_PREFIX) and v != ""}
+
+
+def _explain(exc: ValidationError, overrides: Mapping[str, Any]) -> str:
+    """Each bad setting: its name, what is wrong, and where its value came from (never a secret's value)."""
+    problems = []
+    for error in exc.errors():
+        if not error["loc"]:  # a rule between settings: its message names them
+            problems.append(str(error["msg"]).removeprefix("Value error, "))
+            continue
+        name = str(error["loc"][0])
+        where = (f"the Airflow Variable {VARIABLE}" if name in overrides
+                 else f"the environment variable {ENV_PREFIX}{name.upper()}")
+        shown = "" if "secret" in name else f" (got {error.get('input')!r})"
+        problems.append(f"setting {name}: {str(error['msg']).removeprefix('Value error, ')}{shown}; set it in {where}")
+    return "billing-digest settings are invalid: " + "; ".join(problems)
 
 
 # -- fail closed on the unsubscribe secret ------------------------------------------------------
-# With a known secret anyone can sign an unsubscribe token for anyone. Runs (airflow_glue.settings)
-# and the unsubscribe service (unsubscribe_app.create_app) refuse such a secret; nothing relaxes
+# With a known secret anyone can sign an unsubscribe token for anyone. Runs (airflow_glue.glue.settings)
+# and the unsubscribe service (unsubscribe.app.create_app) refuse such a secret; nothing relaxes
 # this check: the demo and the tests set a real secret of their own.
 MIN_SECRET_LENGTH = 16
-KNOWN_SECRETS = frozenset({Settings.unsubscribe_secret, "change-me-local-only"})  # defaults, old and new
+KNOWN_SECRETS = frozenset({DEFAULT_SECRET, "change-me-local-only"})  # defaults, old and new
 SECRET_HELP = (f"Set a random value of at least {MIN_SECRET_LENGTH} characters as \"unsubscribe_secret\" in the "
-               "Airflow Variable billing_digest_settings, or in the environment variable "
-               "BILLING_DIGEST_UNSUBSCRIBE_SECRET (the unsubscribe service reads only the environment), the same "
+               f"Airflow Variable {VARIABLE}, or in the environment variable "
+               f"{ENV_PREFIX}UNSUBSCRIBE_SECRET (the unsubscribe service reads only the environment), the same "
                "value everywhere; e.g. "
                "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'")
 
 
-class UnsafeSettings(ValueError):
-    """Settings nothing may run with: the unsubscribe secret is a known default, or too short."""
+class UnsafeSettings(SettingsError):
+    """Settings nothing may run with: an unsubscribe secret is a known default, or too short."""
+
+
+def _secret_problem(secret: str) -> str | None:
+    if secret.strip() in KNOWN_SECRETS:
+        return f"is the default ({secret.strip()!r}), so anyone could forge unsubscribe links for any user"
+    if len(secret.strip()) < MIN_SECRET_LENGTH:
+        return f"has fewer than {MIN_SECRET_LENGTH} characters, too few to keep unsubscribe links unforgeable"
+    return None
 
 
 def require_safe(settings: Settings) -> Settings:
     """``settings`` unchanged, or :class:`UnsafeSettings` naming the setting to set (never its value)."""
-    secret = settings.unsubscribe_secret
-    if secret.strip() in KNOWN_SECRETS:
-        problem = f"is the default ({secret.strip()!r}), so anyone could forge unsubscribe links for any user"
-    elif len(secret.strip()) < MIN_SECRET_LENGTH:
-        problem = f"has fewer than {MIN_SECRET_LENGTH} characters, too few to keep unsubscribe links unforgeable"
-    else:
-        return settings
-    raise UnsafeSettings(f"billing-digest refuses to start: the setting unsubscribe_secret {problem}. {SECRET_HELP}")
+    current, *previous = settings.unsubscribe_secrets
+    problem = _secret_problem(current)
+    if problem:
+        raise UnsafeSettings(
+            f"billing-digest refuses to start: the setting unsubscribe_secret {problem}. {SECRET_HELP}")
+    for index, secret in enumerate(previous):
+        problem = _secret_problem(secret)
+        if problem:
+            raise UnsafeSettings(f"billing-digest refuses to start: unsubscribe_previous_secrets[{index}] {problem}; "
+                                 "remove it (links it signed stop working) or restore the secret it replaced")
+    return settings

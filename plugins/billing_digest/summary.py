@@ -11,10 +11,11 @@ import datetime as dt
 import json
 from collections import Counter
 from collections.abc import Iterable
+from typing import Any
 
 import psycopg
 
-from billing_digest import sql
+from billing_digest import guides, sql
 from billing_digest.handoffs import BatchReport, BuiltDay, Handoff
 from billing_digest.topics import TOPIC_BY_CODE
 
@@ -31,9 +32,16 @@ class RunSummary(Handoff):
     emails_sent_this_run: int
     run_id: str = ""
     accepted_anomaly: tuple[str, ...] = ()  # volume anomalies sent anyway (run parameter accept_anomaly)
+    # -- guides (issue 19): errors whose cause had a guide, and the top causes without one --
+    errors_with_guide: int = 0
+    unguided_causes: tuple[dict[str, Any], ...] = ()  # {"cause", "invoices", "companies"}, biggest first
     # -- the provider's pace (issue 14) --
     delivery_seconds: float = 0.0           # from the first batch's start to the last one's end
     throttled: int = 0                      # throttle replies of the SMTP server ("too fast")
+
+    @property
+    def errors(self) -> int:
+        return sum(self.errors_by_topic.values())
 
     @property
     def send_rate(self) -> float:
@@ -69,6 +77,8 @@ def summarize(conn: psycopg.Connection, built: BuiltDay, batch_reports: Iterable
         emails_sent_this_run=this_run.get("sent", 0) + this_run.get("resent", 0),
         run_id=run_id,
         accepted_anomaly=tuple(accepted_anomaly),
+        errors_with_guide=built.errors_with_guide,
+        unguided_causes=built.unguided_causes,
         delivery_seconds=delivery_seconds(batch_reports),
         throttled=sum(r.throttled for r in batch_reports),
     )
@@ -110,6 +120,9 @@ def format_table(summary: RunSummary) -> str:
         rows.append((f"bad input: {reason}", str(n)))
     for anomaly in summary.accepted_anomaly:
         rows.append(("SENT DESPITE A VOLUME ANOMALY", anomaly))
+    rows.append(("errors with a guide", guides.share_text(summary.errors, summary.errors_with_guide)))
+    for cause in summary.unguided_causes:
+        rows.append((f"no guide: {cause['cause']}", f"{cause['invoices']} invoices, {cause['companies']} companies"))
     width = max(len(k) for k, _ in rows)
     lines += [f"  {k.ljust(width)}  {v.rjust(8)}" if len(v) <= 8 else f"  {k.ljust(width)}  {v}" for k, v in rows]
     return "\n".join(lines)

@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo
 
 TIMEZONE = "America/Sao_Paulo"
 SEND_TIME = dt.time(6, 30)
+#: The DAG's schedule: every day at SEND_TIME, in TIMEZONE (the DAG's timetable is built from these).
+CRON = f"{SEND_TIME.minute} {SEND_TIME.hour} * * *"
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,6 @@ import threading
 from typing import Any
 
 URL_PREFIX = "/billing-digest"
-DAG_ID = "billing_error_digest"
 
 
 class LazyApp:

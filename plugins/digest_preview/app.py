@@ -34,12 +34,12 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import HTMLResponse, Response
 from psycopg.rows import dict_row
 
-from billing_digest import sql
+from billing_digest import DAG_ID, sql
 from billing_digest.delivery.ledger import STATES
 from billing_digest.mail.render import Recipient, Renderer
 from billing_digest.payload import EntityDigest
 from billing_digest.settings import Settings
-from digest_preview import DAG_ID, URL_PREFIX
+from digest_preview import URL_PREFIX
 
 log = logging.getLogger(__name__)
 

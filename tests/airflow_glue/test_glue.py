@@ -18,9 +18,21 @@ def test_the_settings_variable_wins_over_env_vars(monkeypatch):
 
 
 def test_a_settings_variable_that_is_not_an_object_is_refused(monkeypatch):
+    from airflow.sdk.exceptions import AirflowFailException
+
     monkeypatch.setenv("AIRFLOW_VAR_BILLING_DIGEST_SETTINGS", "[1, 2]")
-    with pytest.raises(ValueError, match="must be a JSON object"):
+    with pytest.raises(AirflowFailException, match="must be a JSON object"):  # no retry can fix it
         glue.settings()
+
+
+def test_a_bad_setting_fails_the_task_without_retries_and_the_alert_still_finds_its_address(monkeypatch):
+    from airflow.sdk.exceptions import AirflowFailException
+
+    monkeypatch.setenv("AIRFLOW_VAR_BILLING_DIGEST_SETTINGS",
+                       json.dumps({"max_batches": "many", "alert_email": "dados@exemplo.com.br"}))
+    with pytest.raises(AirflowFailException, match="setting max_batches: Input should be a valid integer"):
+        glue.settings()
+    assert glue.settings(check=False).alert_email == "dados@exemplo.com.br"
 
 
 def test_connections_come_from_airflow(monkeypatch, db_dsn):
@@ -49,8 +61,8 @@ def test_tasks_refuse_the_default_unsubscribe_secret_at_once_naming_the_setting(
     assert "billing_digest_settings" in str(refused.value)
     assert "BILLING_DIGEST_UNSUBSCRIBE_SECRET" in str(refused.value)
     # Only the failure alert reads them unchecked, so the data team still hears about it.
-    assert glue.settings(check=False).unsubscribe_secret == "change-me"
+    assert glue.settings(check=False).unsubscribe_secret.get_secret_value() == "change-me"
 
 
 def test_the_tests_run_with_a_real_secret():
-    assert len(glue.settings().unsubscribe_secret) >= 16
+    assert len(glue.settings().unsubscribe_secret.get_secret_value()) >= 16

@@ -36,6 +36,13 @@ def test_a_run_without_batches_has_no_duration():
     assert metrics.held() == [Metric("incr", "billing_digest.run.held", 1)]
 
 
+def test_the_guides_coverage_is_a_percentage_gauge():
+    assert metrics.of_guides(114, 57) == [Metric("gauge", "billing_digest.guides.coverage", 50.0),
+                                          Metric("gauge", "billing_digest.guides.errors_without_guide", 57)]
+    assert metrics.of_guides(3, 2)[0].value == 66.7
+    assert metrics.of_guides(0, 0) == []
+
+
 def test_the_pace_throttle_replies_and_the_effective_rate():
     from billing_digest.summary import RunSummary
 

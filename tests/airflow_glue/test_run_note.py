@@ -38,6 +38,16 @@ def test_a_held_day_says_so_and_is_cut_to_airflow_s_limit():
     assert len(note) == run_note.NOTE_LIMIT and note.endswith("…")
 
 
+def test_the_note_says_how_many_errors_had_a_guide_and_which_causes_had_none():
+    top = tuple({"cause": f"boleto C{i}: causa {i}", "invoices": 10 - i, "companies": 1} for i in range(5))
+    note = run_note.note(summary(errors_with_guide=57, unguided_causes=top))
+    assert ("- errors with a guide: 50% (57 of 114); without one: boleto C0: causa 0 (10 invoices, 1 companies); "
+            "boleto C1: causa 1 (9 invoices, 1 companies); boleto C2: causa 2 (8 invoices, 1 companies)") in note
+    assert "C3" not in note and len(note) <= run_note.NOTE_LIMIT
+    assert "without one" not in run_note.note(summary(errors_with_guide=114))
+    assert "guide" not in run_note.note(summary(errors_by_topic={"nfse": 0}))
+
+
 def test_the_note_says_how_long_delivery_took_its_rate_and_the_throttle_replies():
     note = run_note.note(summary(delivery_seconds=3.85, throttled=4))
     assert "- delivery: 3.9 s, 20.0 e-mails/s, 4 throttle replies" in note

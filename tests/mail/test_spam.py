@@ -38,6 +38,12 @@ def test_the_worst_case_is_the_biggest_digest_the_settings_allow():
     for topic in payload["topics"]:
         listed = sum(len(c["invoices"]) for c in topic["causes"])
         assert listed == settings.max_items_per_topic or topic["other_causes"] == 0
-        assert topic["causes"][0]["count"] == 30 and topic["causes"][0]["more"] > 0
+        big = [c for c in topic["causes"] if c["count"] == 30]  # shown after company-level fixes (issue 19)
+        assert len(big) == 1 and big[0]["more"] > 0
         assert any(c["count"] == 1 for c in topic["causes"])
     assert sum(t["other_causes"] for t in payload["topics"]) > 0
+    # Every kind of guide, and one guide over several blocks ("igual ao item acima").
+    fixes = [c["guide"]["fix"] for t in payload["topics"] for c in t["causes"]]
+    assert {"company", "invoice", "none"} <= set(fixes)
+    ids = [c["guide"]["id"] for c in payload["topics"][0]["causes"]]
+    assert len(ids) > len(set(ids))

@@ -77,6 +77,9 @@ def test_a_run_emits_outcomes_errors_per_topic_and_the_delivery_duration(airflow
     assert ours["airflow.billing_digest.errors.total"] == "4|g"
     assert ours["airflow.billing_digest.delivery.duration"].endswith("|ms")
     assert float(ours["airflow.billing_digest.delivery.duration"].split("|")[0]) > 0
+    # The missing boleto has a guide; the three "E160" messages (no code, no known phrase) have none.
+    assert ours["airflow.billing_digest.guides.coverage"] == "25.0|g"
+    assert ours["airflow.billing_digest.guides.errors_without_guide"] == "3|g"
 
 
 def test_a_held_day_is_counted(airflow_env, world, statsd, monkeypatch):

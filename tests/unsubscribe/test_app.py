@@ -224,8 +224,8 @@ def test_no_token_or_two_tokens_are_refused(client, people, conn):
 
 def test_the_kind_is_the_constant_never_a_literal(db_dsn, people, conn, monkeypatch):
     """The app acts on billing_digest.NOTIFICATION_KIND: change the constant and it follows."""
-    sources = [ROOT / "plugins" / "billing_digest" / "unsubscribe_app.py",
-               ROOT / "plugins" / "billing_digest" / "unsubscribe_server.py",
+    sources = [ROOT / "plugins" / "billing_digest" / "unsubscribe" / "app.py",
+               ROOT / "plugins" / "billing_digest" / "unsubscribe" / "server.py",
                *(ROOT / "include" / "sql" / "unsubscribe").glob("*.sql"),
                *(ROOT / "include" / "templates" / "unsubscribe").glob("*")]
     for path in sources:

@@ -15,12 +15,12 @@ from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
 from typing import Any
 
+from billing_digest import DAG_ID
 from billing_digest.airflow_glue import glue, metrics, run_note
 from billing_digest.delivery.smtp import SmtpClient, SmtpError, SmtpSettings
 from billing_digest.window import run_window
 
 log = logging.getLogger(__name__)
-DAG_ID = "billing_error_digest"  # when the context does not name the DAG
 HELD_BY = {"DataQualityError": "held by the data checks", "AirflowSensorTimeout": "the billing data did not arrive"}
 
 

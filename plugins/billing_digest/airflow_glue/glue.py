@@ -1,4 +1,4 @@
-"""The only module that talks to Airflow: connections, settings, metrics and the run's note.
+"""The Airflow room's plumbing: connections, the settings Variable, metrics emission and the run's note.
 
 Imports of Airflow happen inside functions, so importing this module stays cheap.
 """
@@ -15,40 +15,53 @@ import psycopg
 
 from billing_digest.airflow_glue.metrics import Metric
 from billing_digest.delivery.smtp import SmtpSettings, from_connection_fields
-from billing_digest.settings import Settings, UnsafeSettings, require_safe
+from billing_digest.settings import VARIABLE, Settings, SettingsError, require_safe
 
 log = logging.getLogger(__name__)
 
 DB_CONN_ID = os.environ.get("BILLING_DIGEST_DB_CONN_ID", "billing_db")
 SMTP_CONN_ID = os.environ.get("BILLING_DIGEST_SMTP_CONN_ID", "billing_smtp")
-SETTINGS_VARIABLE = "billing_digest_settings"
+SETTINGS_VARIABLE = VARIABLE
 
 
 def settings(check: bool = True) -> Settings:
     """Airflow Variable ``billing_digest_settings`` (a JSON object) over env vars over defaults.
 
-    Fails closed: with the default (or a too short) ``unsubscribe_secret`` the task fails at once,
-    without retries (a retry cannot fix configuration), with a message naming the setting. Every
-    task that reads the settings refuses, so a run with that secret sends nothing. ``check=False``
-    is for the failure alert only, which must still reach the data team.
+    Fails closed: a setting that does not validate, or the default (or a too short)
+    ``unsubscribe_secret``, fails the task at once, without retries (a retry cannot fix
+    configuration), with a message naming the setting. Every task that reads the settings refuses,
+    so a run with such settings sends nothing. ``check=False`` is for the alerts only, which must
+    still reach the data team: they get what can be read (at least ``alert_email`` and ``sender``).
     """
     from airflow.sdk import Variable
+    from airflow.sdk.exceptions import AirflowFailException
 
     raw = Variable.get(SETTINGS_VARIABLE, default=None)
     overrides: dict[str, Any] = {}
     if raw:
         overrides = raw if isinstance(raw, dict) else json.loads(raw)
         if not isinstance(overrides, dict):
-            raise ValueError(f"Variable {SETTINGS_VARIABLE} must be a JSON object")
-    result = Settings.from_env(overrides=overrides)
-    if check:
-        try:
-            require_safe(result)
-        except UnsafeSettings as exc:
-            from airflow.sdk.exceptions import AirflowFailException
-
+            raise AirflowFailException(f"the Airflow Variable {SETTINGS_VARIABLE} must be a JSON object")
+    try:
+        result = Settings.from_env(overrides=overrides)
+        return require_safe(result) if check else result
+    except SettingsError as exc:
+        if check:
             raise AirflowFailException(str(exc)) from exc
-    return result
+        log.error("%s; the alert uses what can be read", exc)
+        return _alert_settings(overrides)
+
+
+def _alert_settings(overrides: dict[str, Any]) -> Settings:
+    """Who to alert and as whom, when the other settings do not validate."""
+    wanted = {k: v for k, v in overrides.items() if k in ("alert_email", "sender")}
+    try:
+        return Settings.from_env(environ={k: v for k, v in os.environ.items() if k in ALERT_ENV}, overrides=wanted)
+    except SettingsError:
+        return Settings()
+
+
+ALERT_ENV = ("BILLING_DIGEST_ALERT_EMAIL", "BILLING_DIGEST_SENDER")
 
 
 def billing_db() -> psycopg.Connection:

@@ -1,6 +1,6 @@
 """What a run tells the metrics system (StatsD or OpenTelemetry, as Airflow's ``[metrics]`` says).
 
-Pure: :func:`of_run` turns a run's summary and batch reports into metrics; ``airflow_glue.emit``
+Pure: :func:`of_run` turns a run's summary and batch reports into metrics; ``airflow_glue.glue.emit``
 sends them through Airflow's own interface (``airflow.sdk.observability.stats``), with Airflow's
 prefix (``airflow.`` by default). Names:
 
@@ -11,6 +11,9 @@ prefix (``airflow.`` by default). Names:
   ``notification``) and ``billing_digest.errors.total``;
 - ``billing_digest.delivery.duration`` (timer, ms): from the first batch's start to the last's end;
 - ``billing_digest.run.held`` (counter): a day held before sending (by the checks or a late data load);
+- ``billing_digest.guides.coverage`` (gauge, percent): the day's errors whose cause had a guide in the
+  catalogue of known causes, and ``billing_digest.guides.errors_without_guide`` (gauge): how many did not
+  (:func:`of_guides`; none on a day without errors);
 - ``billing_digest.smtp.throttled`` (counter): throttle replies of the SMTP server ("too fast", issue 14);
 - ``billing_digest.smtp.rate`` (gauge, e-mails/s): this run's effective send rate (:func:`of_pace`).
 """
@@ -63,6 +66,14 @@ def of_run(this_run: dict[str, int], errors_by_topic: dict[str, int],
 
 def held() -> list[Metric]:
     return [Metric("incr", _name("run", "held"), 1)]
+
+
+def of_guides(errors: int, errors_with_guide: int) -> list[Metric]:
+    """The guides' coverage of the day's errors (docs/cause-guides.md); nothing on a day without errors."""
+    if errors <= 0:
+        return []
+    return [Metric("gauge", _name("guides", "coverage"), round(100 * errors_with_guide / errors, 1)),
+            Metric("gauge", _name("guides", "errors_without_guide"), errors - errors_with_guide)]
 
 
 def of_pace(summary: RunSummary) -> list[Metric]:

@@ -2,13 +2,14 @@
 and its counts, as the run's note (markdown, shown on the run's page and behind the note icon of
 the runs list) and as the label of the ``summarize`` task (the task list's "Map Index" column).
 
-Pure text; ``airflow_glue.publish_run_note`` sets the note through Airflow's REST API.
+Pure text; ``airflow_glue.glue.publish_run_note`` sets the note through Airflow's REST API.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
+from billing_digest import guides
 from billing_digest.summary import RunSummary
 from billing_digest.topics import TOPICS
 
@@ -53,7 +54,16 @@ def note(summary: RunSummary) -> str:
         lines.append(f"- **sent despite a volume anomaly** (accept_anomaly): {'; '.join(summary.accepted_anomaly)}")
     if summary.bad_input:
         lines.append("- bad input rows: " + ", ".join(f"{k} {v}" for k, v in summary.bad_input.items()))
+    if summary.errors:
+        lines.append(_guides_line(summary))
     return _cut("\n".join(lines), NOTE_LIMIT)
+
+
+def _guides_line(summary: RunSummary) -> str:
+    """Which guide to write next: the share of errors with one, the top 3 causes without."""
+    line = f"- errors with a guide: {guides.share_text(summary.errors, summary.errors_with_guide)}"
+    top = guides.unguided_text(summary.unguided_causes[:3])
+    return line + (f"; without one: {top}" if top else "")
 
 
 def held_note(digest_date: dt.date | None, task_id: str, reason: str) -> str:

@@ -19,10 +19,10 @@ from urllib.parse import quote_plus, urlencode
 
 from markupsafe import Markup
 
-from billing_digest import NOTIFICATION_KIND, causes
+from billing_digest import NOTIFICATION_KIND, causes, product
 from billing_digest.mail import headers, mime, templates
 from billing_digest.mail.formatting import cnpj_br, date_br, money
-from billing_digest.payload import CauseDigest, EntityDigest, ErrorItem
+from billing_digest.payload import CauseDigest, CauseGuide, EntityDigest, ErrorItem
 from billing_digest.settings import Settings
 from billing_digest.sql import include_dir
 from billing_digest.text import first_name
@@ -75,6 +75,18 @@ class ItemView(NamedTuple):
     url: str
 
 
+class GuideView(NamedTuple):
+    """What to do about a cause (its catalogue entry, :mod:`billing_digest.guides`), said once per block."""
+
+    company: bool               # one change in the company's configuration clears the block: shown first, in bold
+    retries: bool               # the product retries by itself: "nada a fazer"
+    action: str                 # the catalogue's pt-BR action line
+    scope: str                  # "Uma correção na configuração da empresa resolve os 59 de uma vez."; "" when none
+    url: str | None             # the page where it is fixed (with the link tags); None: the invoices' own pages
+    link: str                   # "Abrir Contas bancárias"
+    same_as_above: bool         # the block above has the same guide: "igual ao item acima", said once
+
+
 class CauseView(NamedTuple):
     single: bool                # one invoice: rendered as a card, as before blocks existed
     problem: str                # "Falha na emissão do boleto"; a card's says its attempts
@@ -85,6 +97,7 @@ class CauseView(NamedTuple):
     entries: list[ItemView]
     more: int
     list_url: str
+    guide: GuideView | None     # None: no catalogue entry, the block reads as before guides existed
 
 
 class TopicView(NamedTuple):
@@ -139,6 +152,17 @@ def total_label(cause: CauseDigest) -> str:
     return money(cause["amount_total"]) + (f" ({missing} sem valor informado)" if missing else "")
 
 
+def scope_label(fix: str, count: int) -> str:
+    """How far one fix goes, in pt-BR: a company-level fix says it clears the whole block at once."""
+    if fix == "company":
+        if count > 1:
+            return f"Uma correção na configuração da empresa resolve os {count} de uma vez."
+        return "A correção é feita uma vez, na configuração da empresa."
+    if fix == "invoice":
+        return f"A correção é feita em cada um dos {count} faturamentos." if count > 1 else ""
+    return "A nova tentativa é automática: não é preciso fazer nada."
+
+
 class Renderer:
     """Templates compiled once; :meth:`message` builds one e-mail per (recipient, company digest)."""
 
@@ -162,13 +186,13 @@ class Renderer:
         return f"{self.base_url}{path}{'&' if '?' in path else '?'}{query}"
 
     def preferences_url(self) -> str:
-        return f"{self.base_url}/meu-perfil/notificacoes"
+        return f"{self.base_url}{product.PREFERENCES}"
 
     def unsubscribe_url(self, user_id: int, now: dt.datetime) -> str:
         expires = int(now.timestamp()) + self.settings.unsubscribe_ttl_days * 86400
         # Round the expiry to the day so every message of a day carries the same link.
         expires -= expires % 86400
-        token = make_token(self.settings.unsubscribe_secret, user_id, NOTIFICATION_KIND, expires)
+        token = make_token(self.settings.unsubscribe_secrets[0], user_id, NOTIFICATION_KIND, expires)
         return unsubscribe_link(self.settings, token)  # the unsubscribe_url setting, or base_url's
 
     # -- the company's part, shared by its recipients -------------------------------------
@@ -199,6 +223,16 @@ class Renderer:
             url=self.url(item["path"]),
         )
 
+    def _guide(self, guide: CauseGuide | None, count: int, above: CauseGuide | None) -> GuideView | None:
+        if guide is None:
+            return None
+        path, page = guide.get("path"), guide.get("page")
+        return GuideView(
+            company=guide["fix"] == "company", retries=guide["fix"] == "none", action=guide["action"],
+            scope=scope_label(guide["fix"], count), url=self.url(path) if path else None,
+            link=f"Abrir {page}" if page else "", same_as_above=above is not None and above["id"] == guide["id"],
+        )
+
     def _format(self, payload: EntityDigest) -> dict[str, Any]:
         entity = payload["entity"]
         day = payload["digest_date"]
@@ -206,6 +240,7 @@ class Renderer:
         for topic in payload["topics"]:
             list_params = {"entidade": str(entity["id"]), "data": day, "erro": topic["code"]}
             cause_views = []
+            above: CauseGuide | None = None
             for cause in topic["causes"]:
                 single = cause["count"] == 1 and len(cause["invoices"]) == 1
                 code = cause["code"]
@@ -218,13 +253,15 @@ class Renderer:
                     count=cause["count"], amount=total_label(cause),
                     entries=[self._item(item, day) for item in cause["invoices"]], more=cause["more"],
                     # The product's list, filtered to the topic, the step and (when there is one) the code.
-                    list_url=self.url("/faturamento/faturamentos", **list_params, etapa=cause["step"],
+                    list_url=self.url(product.INVOICES, **list_params, etapa=cause["step"],
                                       **({"codigo": code} if code else {})),
+                    guide=self._guide(cause.get("guide"), cause["count"], above),
                 ))
+                above = cause.get("guide")
             topics.append(TopicView(
                 title=topic["title"], total=topic["total"], causes=cause_views,
                 other_causes=topic["other_causes"], other_errors=topic["other_errors"],
-                list_url=self.url("/faturamento/faturamentos", **list_params),
+                list_url=self.url(product.INVOICES, **list_params),
             ))
         return {
             "entity": EntityView(entity["id"], entity["name"], cnpj_br(entity.get("cnpj"))),

@@ -44,14 +44,14 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from billing_digest import NOTIFICATION_KIND, sql
+from billing_digest import NOTIFICATION_KIND, product, sql
 from billing_digest.settings import Settings, require_safe
 from billing_digest.text import first_name
 from billing_digest.unsubscribe.tokens import ExpiredToken, InvalidToken, verify
 
 log = logging.getLogger(__name__)
 
-PREFIX = "/notificacoes"  # where the product mounts the app; the standalone server's prefix
+PREFIX = product.UNSUBSCRIBE_MOUNT  # where the product mounts the app; the standalone server's prefix
 ONE_CLICK = ("List-Unsubscribe", "One-Click")  # RFC 8058's POST body
 # Sent by our confirmation page's form besides ONE_CLICK, to tell its button from the mail client's.
 FROM_PAGE = ("origem", "pagina")
@@ -163,8 +163,8 @@ def create_app(connect: Connect, settings: Settings, prefix: str = "") -> FastAP
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     common = {
         "support_email": settings.support_email,
-        "preferences_url": f"{base_url}/meu-perfil/notificacoes",
-        "invoices_url": f"{base_url}/faturamento/faturamentos",
+        "preferences_url": f"{base_url}{product.PREFERENCES}",
+        "invoices_url": f"{base_url}{product.INVOICES}",
         "product_url": base_url,
         "ttl_days": settings.unsubscribe_ttl_days,
     }
@@ -179,7 +179,7 @@ def create_app(connect: Connect, settings: Settings, prefix: str = "") -> FastAP
     def check(token: str) -> int:
         """The token's user id, or :class:`Refused` (400) for a token nobody may act on."""
         try:
-            unsubscribe = verify(settings.unsubscribe_secret, token)
+            unsubscribe = verify(settings.unsubscribe_secrets, token)
         except ExpiredToken:
             log.info("unsubscribe: expired token refused")
             raise Refused(400, "expired") from None
@@ -236,14 +236,14 @@ def create_app(connect: Connect, settings: Settings, prefix: str = "") -> FastAP
         return page("done", state="done", user=status)
 
     # One route for the three methods, so a 405 names them all in its Allow header.
-    @app.api_route(f"{prefix}/cancelar", methods=["GET", "HEAD", "POST"], response_class=HTMLResponse)
+    @app.api_route(f"{prefix}{product.UNSUBSCRIBE_ROUTE}", methods=["GET", "HEAD", "POST"], response_class=HTMLResponse)
     async def cancel(request: Request) -> Response:
         token = token_of(request)
         user_id = check(token)
         handler = unsubscribe if request.method == "POST" else confirm
         return await handler(request, token, user_id)
 
-    @app.api_route(f"{prefix}/healthz", methods=["GET", "HEAD"])
+    @app.api_route(f"{prefix}{product.HEALTH_ROUTE}", methods=["GET", "HEAD"])
     async def health() -> Response:
         try:
             ok = await run_in_threadpool(healthy, connect)

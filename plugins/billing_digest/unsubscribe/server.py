@@ -20,14 +20,15 @@ from urllib.parse import urlsplit
 import psycopg
 from fastapi import FastAPI
 
-from billing_digest.settings import Settings, UnsafeSettings
+from billing_digest import product
+from billing_digest.settings import Settings, SettingsError
 from billing_digest.unsubscribe.app import PREFIX, Connect, create_app
 from billing_digest.unsubscribe.tokens import endpoint
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 8099
-PATH = f"{PREFIX}/cancelar"
+PATH = product.UNSUBSCRIBE_PATH
 _TOKEN = re.compile(r"(token=)[^&\s\"]+")
 
 
@@ -78,10 +79,10 @@ def main() -> None:
     if not dsn:
         raise SystemExit("billing-digest unsubscribe: set BILLING_DIGEST_DSN to the billing database's DSN "
                          "(postgresql://user:password@host:5432/billing)")
-    settings = Settings.from_env()
     try:
+        settings = Settings.from_env()
         app = build(dsn, settings)
-    except UnsafeSettings as exc:
+    except SettingsError as exc:
         raise SystemExit(str(exc)) from None
     host = os.environ.get("UNSUBSCRIBE_HOST", "127.0.0.1")
     port = int(os.environ.get("UNSUBSCRIBE_PORT", DEFAULT_PORT))

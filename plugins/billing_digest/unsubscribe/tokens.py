@@ -13,13 +13,15 @@ import base64
 import hashlib
 import hmac
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
+from billing_digest import product
 from billing_digest.settings import Settings
 
-# Where the service answers when the product mounts it at /notificacoes (and standalone).
-DEFAULT_PATH = "/notificacoes/cancelar"
+# Where the service answers when the product mounts it (and standalone).
+DEFAULT_PATH = product.UNSUBSCRIBE_PATH
 
 
 class InvalidToken(ValueError):
@@ -49,17 +51,22 @@ def make_token(secret: str, user_id: int, kind: str, expires_at: int) -> str:
     return f"{message}.{_sign(secret, message)}"
 
 
-def verify(secret: str, token: str, now: float | None = None,
+def verify(secrets: str | Sequence[str], token: str, now: float | None = None,
            expected_user_id: int | None = None) -> Unsubscribe:
     """Check a token; returns what it unsubscribes or raises :class:`InvalidToken`.
 
+    ``secrets``: the current secret, or the current one and those a rotation replaced
+    (``Settings.unsubscribe_secrets``): a token signed with any of them is genuine.
     ``expected_user_id`` (when the product knows who is asking) must match the token's user.
     """
     parts = token.split(".")
     if len(parts) != 4:
         raise InvalidToken("malformed token")
     user_raw, kind, expires_raw, signature = parts
-    if not hmac.compare_digest(_sign(secret, f"{user_raw}.{kind}.{expires_raw}"), signature):
+    message = f"{user_raw}.{kind}.{expires_raw}"
+    candidates = (secrets,) if isinstance(secrets, str) else tuple(secrets)
+    # Every secret is tried (no early exit): the time taken does not tell which one signed.
+    if sum(hmac.compare_digest(_sign(secret, message), signature) for secret in candidates) == 0:
         raise InvalidToken("bad signature")
     try:
         user_id, expires_at = int(user_raw), int(expires_raw)
