@@ -37,6 +37,7 @@ Rooms
         addresses   what counts as an address we may send to
     delivery/       sending: SMTP, the ledger, who may receive at send time, the provider's pace
         deliver     one batch: lock, decide, render, send, record; at most the message in flight repeats
+        prepare     a batch's rows locked, read, decided and rendered, in sending order; rows held elsewhere
         options     how one deliver task sends its batch (DeliveryOptions)
         jobs        what the preparing thread hands the SMTP thread; chunks; what stops a batch early
         sender      the batch's SMTP thread: messages in order, at the cluster's pace

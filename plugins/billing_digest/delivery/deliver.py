@@ -18,9 +18,9 @@ Guarantees (see docs/delivery.md):
   ``off`` on this session): a crash of the worker, of PostgreSQL or of the SMTP server leaves
   at most the message in flight sent but not recorded, and the retry sends only that one again.
 
-The parts: this module locks, reads, decides and renders (the calling thread); ``sender`` sends over
-SMTP (its own thread) with ``retry``'s policy and ``pace``'s slots; ``accounting`` counts and records
-each outcome (on the ``ledger_writer`` thread); ``jobs`` is what passes between them.
+The parts: this module runs a batch; ``prepare`` locks, reads, decides and renders (the calling thread);
+``sender`` sends over SMTP (its own thread) with ``retry``'s policy and ``pace``'s slots; ``accounting``
+counts and records each outcome (on the ``ledger_writer`` thread); ``jobs`` is what passes between them.
 """
 
 from __future__ import annotations
@@ -32,28 +32,22 @@ from typing import Any
 
 import psycopg
 
-from billing_digest import NOTIFICATION_KIND
 from billing_digest.delivery.accounting import Accounting, query
-from billing_digest.delivery.eligibility import ineligible_reason
-from billing_digest.delivery.jobs import Halt, Job, Mark, Send, Unlock, chunks
-from billing_digest.delivery.ledger import LOCK_KEY, sendable_states
+from billing_digest.delivery.jobs import Halt
+from billing_digest.delivery.ledger import sendable_states
 from billing_digest.delivery.ledger_writer import LedgerUnavailable, make_durable
 from billing_digest.delivery.options import DeliveryOptions
 from billing_digest.delivery.pace import PaceConfig, SharedPace
+from billing_digest.delivery.prepare import DeliveryIncomplete, Preparer
 from billing_digest.delivery.retry import RetryPolicy
 from billing_digest.delivery.sender import SmtpSender
 from billing_digest.delivery.smtp import SmtpClient, SmtpSettings
 from billing_digest.handoffs import BatchReport
-from billing_digest.mail.render import Recipient, Renderer
-from billing_digest.payload import EntityDigest
+from billing_digest.mail.render import Renderer
 
 log = logging.getLogger(__name__)
 
 __all__ = ["BatchSender", "DeliveryIncomplete", "DeliveryOptions", "deliver_batch"]
-
-
-class DeliveryIncomplete(RuntimeError):
-    """Some digests of the batch were deferred (transient SMTP failures): retry the task."""
 
 
 def _utc_now() -> dt.datetime:
@@ -69,9 +63,10 @@ def pace_config(smtp: SmtpSettings, options: DeliveryOptions) -> PaceConfig:
 class BatchSender:
     """Sends one batch; construct, then :meth:`run`.
 
-    Two threads, so that rendering overlaps the SMTP round trips: this one locks and reads the ledger
-    rows chunk by chunk, decides who may receive, and renders the messages (at most ``lookahead``
-    ahead of the SMTP connection); the :class:`SmtpSender` thread sends them in order.
+    Two threads, so that rendering overlaps the SMTP round trips: on this one the :class:`Preparer`
+    locks and reads the ledger rows chunk by chunk, decides who may receive, and renders the messages
+    (at most ``lookahead`` ahead of the SMTP connection); the :class:`SmtpSender` thread sends them in
+    order.
 
     ``sleep`` (default: a pause the batch's stop interrupts) and ``now`` are the seams tests inject.
     """
@@ -86,9 +81,6 @@ class BatchSender:
         self.accounting = Accounting(conn, options)
         self.smtp_connections = 0
         self._sender: SmtpSender | None = None
-        self._entity_of: dict[int, int] = {}
-        self._held_elsewhere: set[int] = set()  # rows another session held when this batch reached them
-        self._ever_held_elsewhere: set[int] = set()
 
     @property
     def outcomes(self) -> dict[str, int]:
@@ -106,7 +98,6 @@ class BatchSender:
                              states=states, entity_ids=list(self.options.entity_ids)
                              if self.options.entity_ids else None)
         rows = [(r["id"], r["entity_id"]) for r in candidates]
-        self._entity_of = dict(rows)
         log.info("batch %s of %s: %d digests to consider", self.batch, self.digest_date, len(rows))
         client = SmtpClient(self.smtp_settings)
         if not self.options.dry_run:
@@ -125,12 +116,10 @@ class BatchSender:
         return self._report(started_at)
 
     def _prepare_rows(self, rows: list[tuple[int, int]], states: list[str]) -> None:
+        preparer = Preparer(f"batch {self.batch} of {self.digest_date}", self.conn, self.renderer, self.digest_date,
+                            self.options, self.accounting, self.halt, self._sender, self.sleep, self.now)
         try:
-            for chunk in chunks(rows, self.options.chunk_size):
-                if self.halt.is_set():
-                    break
-                self._run_chunk(chunk, states)
-            self._take_rows_held_elsewhere(states)
+            preparer.prepare_all(rows, states)
         except BaseException as exc:
             self.halt.stop()  # e.g. the task is being killed: send nothing more that is queued
             if isinstance(exc, psycopg.OperationalError):
@@ -159,89 +148,6 @@ class BatchSender:
             f"batch {self.batch} of {self.digest_date}: the ledger's PostgreSQL connection failed "
             f"({type(exc).__name__}: {str(exc).strip()[:300]}); the task retry sends the digests not recorded as "
             f"sent (outcomes so far: {self.outcomes})")
-
-    def _take_rows_held_elsewhere(self, states: list[str]) -> None:
-        """A batch is done only when each of its rows has an outcome. Rows another session held when
-        the batch reached them (a concurrent run of the day, or the task runner a killed worker left
-        behind) are waited for, then locked and read again: those the other session sent drop out,
-        those it left (it died) are sent now. Still held after ``held_rows_wait_seconds``: the task
-        fails, and its retry looks again."""
-        deadline = self.now() + dt.timedelta(seconds=self.options.held_rows_wait_seconds)
-        pause = 0.2
-        while self._held_elsewhere and not self.halt.is_set():
-            if self.now() > deadline:
-                raise DeliveryIncomplete(
-                    f"batch {self.batch} of {self.digest_date}: {len(self._held_elsewhere)} digest(s) still held by "
-                    f"another session after {self.options.held_rows_wait_seconds:.0f}s; the task retry looks again")
-            self.sleep(pause)
-            pause = min(pause * 2, 5.0)
-            held = [i for i in self._entity_of if i in self._held_elsewhere]  # in the batch's sending order
-            self._held_elsewhere.clear()
-            for chunk in chunks([(i, self._entity_of[i]) for i in held], self.options.chunk_size):
-                if self.halt.is_set():
-                    break
-                self._run_chunk(chunk, states)
-
-    def _run_chunk(self, ids: list[int], states: list[str]) -> None:
-        locked = [r["id"] for r in self._q("deliver/lock_rows", ids=ids, lock_key=LOCK_KEY)]
-        if len(ids) > len(locked):
-            held = set(ids) - set(locked)
-            self.accounting.count("locked_by_other_run", len(held - self._ever_held_elsewhere))
-            self._ever_held_elsewhere |= held
-            self._held_elsewhere |= held
-        if not locked:
-            return
-        try:
-            rows = self._q("deliver/load_locked", ids=locked, states=states,
-                           resend=self.options.resend, run_id=self.options.run_id)
-            if not rows:
-                return
-            entity_ids = sorted({r["entity_id"] for r in rows})
-            payloads = {r["entity_id"]: r["payload"] for r in
-                        self._q("deliver/load_payloads", digest_date=self.digest_date, entity_ids=entity_ids)}
-            status = {(r["entity_id"], r["user_id"]): r for r in self._q(
-                "deliver/recipient_status", entity_ids=[r["entity_id"] for r in rows],
-                user_ids=[r["user_id"] for r in rows], kind=NOTIFICATION_KIND)}
-            seen: set[tuple[int, str]] = set()
-            for row in rows:
-                if self.halt.is_set():
-                    return
-                self._prepare(row, payloads.get(row["entity_id"]), status[(row["entity_id"], row["user_id"])], seen)
-        finally:
-            # The locks are released after the chunk's last outcome is recorded.
-            self._emit(Unlock(locked))
-
-    def _emit(self, job: Job) -> None:
-        if self._sender is None:  # nothing is sent (dry run): record here
-            assert not isinstance(job, Send)
-            self.accounting.record(job)
-        else:
-            self._sender.put(job)
-
-    def _prepare(self, row: dict[str, Any], payload: EntityDigest | None, status: dict[str, Any],
-                 seen: set[tuple[int, str]]) -> None:
-        """Who may receive is decided here, now; the message is rendered and handed to the sender."""
-        if payload is None:
-            self._emit(Mark(row, "skipped", "no_digest"))
-            return
-        reason = ineligible_reason(status)
-        if reason:
-            log.info("skip entity=%s user=%s: %s", row["entity_id"], row["user_id"], reason)
-            self._emit(Mark(row, "skipped", reason))
-            return
-        email = status["email"].strip()
-        if (row["entity_id"], email.lower()) in seen:
-            self._emit(Mark(row, "skipped", "duplicate_address"))
-            return
-        seen.add((row["entity_id"], email.lower()))
-        recipient = Recipient(row["user_id"], status["user_name"] or row["recipient_name"] or "", email)
-        envelope_to = self.options.redirect_to or email
-        message_id, message = self.renderer.message(payload, recipient, self.now(),
-                                                    envelope_to=self.options.redirect_to)
-        if self.options.dry_run:
-            self.accounting.count("dry_run")
-            return
-        self._emit(Send(row, message_id, message, envelope_to))
 
 
 def deliver_batch(conn: psycopg.Connection, smtp: SmtpSettings, renderer: Renderer, digest_date: dt.date,
