@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell sha1sum requirements.txt | cut -c1-12)
 export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 
-.PHONY: demo test lint venv bench airflow airflow-cli stop clean
+.PHONY: demo run backfill test lint venv bench airflow airflow-cli stop clean
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,18 @@ venv: $(STAMP)
 ## The main job: embedded PostgreSQL + SMTP sink, seed a day, run the DAG through Airflow.
 demo: venv
 	$(BIN)/python -m devtools.demo
+
+## One digest day of the demo's data through Airflow, like the demo: make run DAY=2026-11-26
+## (the date names the digest day: docs/runs-and-dates.md).
+run: venv
+	@test -n "$(DAY)" || (echo "usage: make run DAY=YYYY-MM-DD (the digest day)"; exit 2)
+	$(BIN)/python -m devtools.demo --day $(DAY)
+
+## Backfill digest days FROM..TO, both included, on the `make airflow` instance:
+## make backfill FROM=2026-11-22 TO=2026-11-26 (Airflow's --to-date is the day after TO).
+backfill: venv
+	@test -n "$(FROM)" -a -n "$(TO)" || (echo "usage: make backfill FROM=YYYY-MM-DD TO=YYYY-MM-DD"; exit 2)
+	$(BIN)/python -m devtools.airflow_local backfill $(FROM) $(TO)
 
 ## Lint (ruff, Airflow AIR rules included) then the whole test suite.
 lint: venv

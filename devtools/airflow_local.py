@@ -27,6 +27,7 @@ from typing import Any
 from billing_digest.window import last_closed_window
 from devtools import embedded_pg
 from devtools.airflow_env import DEMO, airflow_env
+from devtools.processes import INSTANCE, alive, group_alive
 from devtools.smtp_sink import free_port
 
 SIMPLE_AUTH_PASSWORDS = "simple_auth_manager_passwords.json.generated"
@@ -85,6 +86,7 @@ class LocalAirflow:
         self.smtp_pool_slots = smtp_pool_slots or int(self.env.get("BILLING_DIGEST_SMTP_POOL_SLOTS")
                                                       or DEFAULT_SMTP_POOL_SLOTS)
         self.procs: list[subprocess.Popen[bytes]] = []
+        self.on_process_started: Any = None  # called with each new process (`make airflow` records its group)
 
     def cli(self, args: list[str], check: bool = True) -> subprocess.CompletedProcess[str]:
         done = subprocess.run([sys.executable, "-m", "airflow", *args], env=self.env, capture_output=True,
@@ -101,6 +103,8 @@ class LocalAirflow:
         self.set_smtp_pool(self.smtp_pool_slots)
         for command in self.commands:
             self.procs.append(self.start_command(command))
+            if self.on_process_started is not None:
+                self.on_process_started(self.procs[-1])
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if any(p.poll() is not None for p in self.procs):
@@ -204,12 +208,46 @@ UI_HOME = DEMO / "airflow-ui"
 CLI_ENV = UI_HOME / "cli-env.json"
 
 
+def running_instance(path: Path | None = None) -> dict[str, Any] | None:
+    """The `make airflow` recorded in ``instance.json`` if it (or any process it started) still runs."""
+    path = path or INSTANCE
+    if not path.exists():
+        return None
+    try:
+        record = json.loads(path.read_text())
+    except ValueError:
+        return None
+    if alive(int(record.get("pid", 0)) or -1) or any(group_alive(g) for g in record.get("process_groups", [])):
+        return record
+    return None
+
+
+def already_running_message(record: dict[str, Any]) -> str:
+    main_alive = alive(int(record.get("pid", 0)) or -1)
+    what = (f"`make airflow` is already running (pid {record.get('pid')}, started {record.get('started_at', '?')})"
+            if main_alive else
+            f"processes of an earlier `make airflow` (pid {record.get('pid')}, now gone) are still running "
+            f"(process groups {', '.join(str(g) for g in record.get('process_groups', []))})")
+    return (f"{what}.\n  UI: {record.get('url', '?')}  ·  logs: {record.get('home', UI_HOME)}/standalone.log\n"
+            "  Use it as it is, or stop it first with `make stop` (stops every process it started), then run "
+            "`make airflow` again.\nNothing was started and none of its files were touched.")
+
+
+def port_in_use(port: int) -> bool:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """`make airflow`: Airflow with the UI on the demo's embedded defaults, on a day that has data.
     `make airflow-cli ARGS='...'`: the airflow CLI against that instance."""
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["cli"]:
         return cli(argv[1:])
+    if argv[:1] == ["backfill"]:
+        return cli(backfill_args(dt.date.fromisoformat(argv[1]), dt.date.fromisoformat(argv[2])))
     from devtools.airflow_env import billing_dsn
     from devtools.demo import seed
     from devtools.smtp_sink import SmtpSink
@@ -217,6 +255,14 @@ def main(argv: list[str] | None = None) -> int:
     def interrupted(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
+    if (record := running_instance()) is not None:  # before touching anything of the running one
+        print(already_running_message(record), file=sys.stderr)
+        return 1
+    port = int(os.environ.get("AIRFLOW_PORT", "8080"))
+    if port_in_use(port):
+        print(f"Port {port} is in use by another program (not a `make airflow` of this checkout): stop it, or "
+              f"start on another port: AIRFLOW_PORT=8081 make airflow. Nothing was started.", file=sys.stderr)
+        return 1
     signal.signal(signal.SIGTERM, interrupted)  # stop Airflow's processes on `kill` too, not only Ctrl-C
     # The local instance's own database, seeded around the last closed window: the default Trigger and
     # the scheduled run (once unpaused) report a day that has data.
@@ -224,9 +270,18 @@ def main(argv: list[str] | None = None) -> int:
     dsn = billing_dsn("billing_ui")
     seed(dsn, day, marker_name="seeded-ui.json")
     with SmtpSink(outbox=DEMO / "outbox-ui") as sink:
-        af = LocalAirflow(UI_HOME, dsn, sink.port, port=int(os.environ.get("AIRFLOW_PORT", "8080")))
+        af = LocalAirflow(UI_HOME, dsn, sink.port, port=port)
         CLI_ENV.write_text(json.dumps(af.env))
-        (UI_HOME / "pid").write_text(str(os.getpid()))
+        record: dict[str, Any] = {"pid": os.getpid(), "url": f"http://localhost:{port}", "home": str(UI_HOME),
+                                  "started_at": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+                                  "process_groups": []}
+        INSTANCE.write_text(json.dumps(record))
+
+        def remember(proc: subprocess.Popen[bytes]) -> None:  # make stop stops it even if this process dies
+            record["process_groups"].append(proc.pid)  # its own session: its pid is its process group
+            INSTANCE.write_text(json.dumps(record))
+
+        af.on_process_started = remember
         print(f"- SMTP sink: 127.0.0.1:{sink.port} -> {DEMO / 'outbox-ui'}")
         print(f"- pool {af.smtp_pool}: {af.smtp_pool_slots} slots (SMTP connections at once; "
               f"BILLING_DIGEST_SMTP_POOL_SLOTS)")
@@ -242,8 +297,16 @@ def main(argv: list[str] | None = None) -> int:
                     time.sleep(1)
             except KeyboardInterrupt:
                 print("\nstopping ...")
-        (UI_HOME / "pid").unlink(missing_ok=True)
+        INSTANCE.unlink(missing_ok=True)
     return 0
+
+
+def backfill_args(first: dt.date, last: dt.date, max_active_runs: int = 2) -> list[str]:
+    """`airflow backfill create` for digest days ``first`` to ``last``, both included. A run's logical
+    date is its window's start (D 06:30 local, 09:30 UTC) and Airflow reads a bare ``--to-date`` as
+    midnight UTC, before that: the day after ``last`` is the ``--to-date`` that includes ``last``."""
+    return ["backfill", "create", "--dag-id", "billing_error_digest", "--from-date", first.isoformat(),
+            "--to-date", (last + dt.timedelta(days=1)).isoformat(), "--max-active-runs", str(max_active_runs)]
 
 
 def cli(args: list[str]) -> int:

@@ -16,12 +16,12 @@ from devtools.smtp_sink import free_port
 
 class ServedApp:
     def __init__(self, app: Any, port: int | None = None, certfile: Path | None = None,
-                 keyfile: Path | None = None, host: str = "127.0.0.1"):
+                 keyfile: Path | None = None, host: str = "127.0.0.1", lifespan: str = "off"):
         import uvicorn
 
         self.host, self.port = host, port or free_port()
         self.scheme = "https" if certfile else "http"
-        config = uvicorn.Config(app, host=host, port=self.port, log_level="warning", lifespan="off",
+        config = uvicorn.Config(app, host=host, port=self.port, log_level="warning", lifespan=lifespan,
                                 ssl_certfile=str(certfile) if certfile else None,
                                 ssl_keyfile=str(keyfile) if keyfile else None)
         self.server = uvicorn.Server(config)

@@ -116,7 +116,8 @@ def png_size(path: Path) -> tuple[int, int]:
 
 
 def preview_page(base_url: str, password: str, out: Path, path: str = "/billing-digest/",
-                 user: str = "admin", width: int = WIDTHS["desktop"], in_ui: bool = False) -> Path:
+                 user: str = "admin", width: int = WIDTHS["desktop"], in_ui: bool = False,
+                 ui_route: str = "billing-digest") -> Path:
     """Log in to Airflow's UI (simple auth manager) and screenshot the digest preview page.
 
     ``in_ui``: the page as the UI shows it (Browse -> Billing digest: an iframe in Airflow's
@@ -132,7 +133,7 @@ def preview_page(base_url: str, password: str, out: Path, path: str = "/billing-
         page.wait_for_url(lambda url: "/login" not in url, timeout=30_000)
         page.wait_for_load_state("networkidle")
         if in_ui:
-            page.goto(f"{base_url}/plugin/billing-digest", wait_until="networkidle")
+            page.goto(f"{base_url}/plugin/{ui_route}", wait_until="networkidle")
             page.frame_locator("iframe").locator("h1").wait_for(timeout=30_000)
             page.wait_for_timeout(1500)
         else:

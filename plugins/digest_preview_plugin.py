@@ -24,4 +24,11 @@ class DigestPreviewPlugin(AirflowPlugin):
         "destination": "nav",
         "category": "browse",
         "url_route": "billing-digest",
+    }, {
+        # The days compared: errors per topic, digests by outcome, held days, the volume guard's baseline.
+        "name": "Billing digest history",
+        "href": f"{URL_PREFIX.lstrip('/')}/history",
+        "destination": "nav",
+        "category": "browse",
+        "url_route": "billing-digest-history",
     }]

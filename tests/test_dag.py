@@ -49,7 +49,7 @@ def test_owner_retries_tags_docs_and_params(dagbag):
     assert set(dag.params) == {"digest_date", "dry_run", "entity_ids", "redirect_to", "resend", "accept_anomaly"}
     assert [t.task_id for t in dag.topological_sort()] == [
         "wait_for_billing_data", "extract_errors", "check_quality", "build_digests", "plan_batches", "deliver",
-        "summarize"]
+        "summarize", "apply_retention"]
 
 
 def test_the_freshness_gate_is_a_sensor_that_holds_no_worker_slot(dagbag):

@@ -35,3 +35,14 @@ def test_a_batch_is_labelled_with_its_first_and_last_company_in_sending_order(wo
     conn.execute("UPDATE digest.deliveries SET state = 'sent'")
     assert plan.plan_batches(conn, DAY) == []
     assert [b.digests for b in plan.plan_batches(conn, DAY, resend=True)] == [3]
+
+
+def test_a_finished_batch_s_label_agrees_with_what_this_run_did():
+    from billing_digest.handoffs import BatchPlan
+
+    planned = BatchPlan(dt.date(2026, 11, 27), 1, 61, plan.batch_label(1, 61, "Acme", "Zeta"))
+    assert plan.done_label(planned, {"locked_by_other_run": 61}) == (
+        "batch 1: Acme … Zeta (61 e-mails planned: 0 sent by this run, 61 held by another run of the day (it sends "
+        "them))")
+    assert plan.done_label(planned, {"sent": 59, "failed": 1, "skipped:opted_out": 1}) == (
+        "batch 1: Acme … Zeta (61 e-mails planned: 59 sent by this run, 1 failed, 1 skipped)")

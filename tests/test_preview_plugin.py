@@ -103,7 +103,7 @@ def received_bodies(smtp_sink, address, entity_id):
 
 # -- authentication and authorization --------------------------------------------------------
 @pytest.mark.parametrize("path", ["/", "/?digest_date=2026-11-27",
-                                  "/message.eml?digest_date=2026-11-27&entity_id=1&user_id=1"])
+                                  "/message.eml?digest_date=2026-11-27&entity_id=1&user_id=1", "/history"])
 def test_without_credentials_every_route_is_refused(app, path):
     client = TestClient(app)
     response = client.get(path)
@@ -264,3 +264,32 @@ def test_the_page_refuses_like_the_runs_with_the_default_unsubscribe_secret(app,
     response = logged_in.get("/")
     assert response.status_code == 503
     assert "the setting unsubscribe_secret is the default" in response.json()["detail"]
+
+
+# -- history (issue 17) ------------------------------------------------------------------------
+def test_the_history_charts_the_days_and_marks_the_held_one(logged_in, day, conn):
+    from billing_digest import holds, summary
+    from billing_digest.handoffs import BuiltDay
+
+    built = BuiltDay(DAY, 2, {"nfse": 2, "boleto": 0, "notification": 0}, 2, 0, 3, {})
+    summary.save(conn, summary.summarize(conn, built, [], "run-1"))
+    held_day = DAY + dt.timedelta(days=1)
+    holds.record(conn, held_day, ["volume anomaly: 80 errors in topic Cobrança <b>x</b>"])
+    page = logged_in.get("/history?days=30").text
+    assert page.count("<svg") == 4  # three topics and the digests
+    assert f'href="./?digest_date={DAY}"' in page  # a day opens its preview
+    assert f'href="./?digest_date={held_day}"' in page and "HELD, nothing sent" in page
+    assert "Cobrança &lt;b&gt;x&lt;/b&gt;" in page and "<b>x</b>" not in page  # escaped
+    assert "2 errors in Nota Fiscal" in page
+    assert "27/11/2026, sent 3, failed 1" in page  # Ana (two companies) and Caio sent, Bruno refused
+    assert "held, sent later" not in page and ">held<" in page
+
+
+def test_a_held_day_preview_says_why_and_what_to_do(logged_in, conn):
+    from billing_digest import holds
+
+    holds.record(conn, DAY, ["the attempt history does not cover the window"])
+    page = logged_in.get(f"/?digest_date={DAY}").text
+    assert "Held: no digest was sent for this day." in page
+    assert "the attempt history does not cover the window" in page
+    assert "accept_anomaly=true" in page and "No digest on this day." not in page

@@ -70,21 +70,27 @@ def test_check_day_holds_a_window_older_than_the_history(world, conn):
 
 def test_a_volume_anomaly_is_held_unless_accepted_and_then_recorded(world, conn):
     history(world)
-    for back in range(1, 6):  # five reported days with 2 boleto errors each
+    companies = [world.entity(f"Empresa {k}") for k in range(10)]
+    for back in range(1, 6):  # five reported days with 60 invoices of 10 companies and 2 boleto errors (one company)
         day = DAY - dt.timedelta(days=back)
+        for n in range(60):
+            world.invoice(companies[n % 10], local(day, 9, n), nfse=False, notification=False)
         for n in range(2):
-            conn.execute("INSERT INTO digest.errors (digest_date, invoice_id, step, kind) VALUES (%s, %s, 'boleto',"
-                         " 'failed')", (day, n))
+            conn.execute("INSERT INTO digest.errors (digest_date, invoice_id, step, kind, entity_id) VALUES (%s, %s, "
+                         "'boleto', 'failed', %s)", (day, n, companies[0]))
         conn.execute("INSERT INTO digest.day_reports (digest_date, run_id, summary) VALUES (%s, 'r', '{}')", (day,))
-    acme = world.entity("Acme")
-    for n in range(60):
-        inv = world.invoice(acme, local(DAY, 9, n % 60), nfse=False, notification=False)
+    for n in range(60):  # the usual 60 invoices, every one with a boleto error (the bank is down for everyone)
+        inv = world.invoice(companies[n % 10], local(DAY, 9, n % 60), nfse=False, notification=False)
         world.attempt(inv, "boleto", "failed", local(DAY, 10), "Banco fora do ar")
     window = window_for_date(DAY)
     extract.stage_errors(conn, window)
     with pytest.raises(quality.DataQualityError) as held:
         quality.check_day(conn, window, Settings())
-    assert "60 errors in topic Cobrança (Boleto Bancário) against a median of 2" in str(held.value)
-    assert "accept_anomaly=true" in str(held.value)
+    [problem] = held.value.problems
+    assert problem.guard == "volume" and held.value.digest_date == DAY
+    assert problem.text.startswith("volume anomaly: 2026-11-27: 60 errors in topic Cobrança (Boleto Bancário) for "
+                                   "60 invoices billed (100.0 per 100 invoices) in 10 of the 10 billing companies, "
+                                   "against a median of 3.3 per 100")
+    assert "accept_anomaly=true" in problem.text
     checked = quality.check_day(conn, window, Settings(), accept_anomaly=True)
     assert len(checked.accepted_anomaly) == 1 and "60 errors" in checked.accepted_anomaly[0]

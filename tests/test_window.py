@@ -49,3 +49,33 @@ def test_a_run_s_window_comes_from_its_context():
     assert run_window({"params": {}, "data_interval_start": start, "data_interval_end": end}, now).digest_date == \
         dt.date(2026, 11, 20)
     assert run_window({}, now).digest_date == dt.date(2026, 11, 28)
+
+
+def test_a_bare_logical_date_names_the_digest_day_whatever_the_command():
+    from billing_digest.window import named_day
+
+    # `airflow dags test billing_error_digest 2026-11-29` (the CLI reads a bare date as midnight UTC), or the
+    # same date read at local midnight: both name 29/11; Airflow's inferred interval (27/11) is ignored
+    inferred = window_for_date(dt.date(2026, 11, 27))
+    for bare in (dt.datetime(2026, 11, 29, tzinfo=UTC), dt.datetime(2026, 11, 29, tzinfo=SP)):
+        assert named_day(bare) == dt.date(2026, 11, 29)
+        assert run_window({"logical_date": bare, "data_interval_start": inferred.start,
+                           "data_interval_end": inferred.end}, dt.datetime(2026, 12, 5, tzinfo=UTC)).digest_date \
+            == dt.date(2026, 11, 29)
+    # the scheduled run and backfills: their logical date is the window's start (D 06:30 local): day D
+    scheduled = window_for_date(dt.date(2026, 11, 29))
+    assert named_day(scheduled.start) is None
+    assert run_window({"logical_date": scheduled.start.isoformat(), "data_interval_start": scheduled.start,
+                       "data_interval_end": scheduled.end}, dt.datetime(2026, 12, 5, tzinfo=UTC)).digest_date \
+        == dt.date(2026, 11, 29)
+
+
+def test_a_window_not_ended_yet_is_refused_with_when_it_can_run():
+    from billing_digest.window import not_ended_yet
+
+    now = dt.datetime(2026, 11, 29, 15, 0, tzinfo=SP)
+    assert not_ended_yet(window_for_date(dt.date(2026, 11, 28)), now) is None
+    refusal = not_ended_yet(window_for_date(dt.date(2026, 11, 29)), now)
+    assert refusal is not None
+    assert "its window ends on 30/11/2026 at 06:30 (America/Sao_Paulo)" in refusal
+    assert "the latest day that can run now is 28/11/2026" in refusal

@@ -26,6 +26,9 @@ The DAG's steps, in order
     transform       the pure pandas of build: validate rows, group by company and topic and cause, batch
     plan            plan_batches: the batches with something to send, labelled for the UI
     summary         summarize: counts by topic, outcome and reason; the day's report
+    retention       apply_retention: delete our tables' rows past their settings, in bounded chunks
+    holds           held days remembered (digest.day_holds): why, for the history page and the preview
+    history         the days compared: what the history page charts over a period
 
 Rooms
     mail/           what a recipient reads, rendered and encoded (no I/O)
@@ -58,6 +61,8 @@ Rooms
         late_alert  the Deadline Alert's callback, light to import at parse time
         metrics     what a run tells StatsD/OpenTelemetry (pure)
         run_note    the run's note and label in the UI (pure text)
+        run_params  a run's parameters read once into one typed shape; the delivery options built there
+        day_runs    one run per digest day at a time: wait while an earlier run of the day is active
 """
 
 DAG_ID = "billing_error_digest"

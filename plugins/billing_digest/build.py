@@ -4,6 +4,9 @@ Reads the staged errors and the recipients (include/sql/build), builds one paylo
 (:mod:`billing_digest.payload`) and one ledger row per (company, user) in ``digest.deliveries``
 (users who turned the alert off get a ``skipped``/``opted_out`` row, never an e-mail).
 XCom carries only counts; payloads and ledger rows stay in the database.
+
+A dry run (``dry_run=True``) builds and counts the same digests but writes nothing: no payload, no
+ledger row (a dry run changes no ledger row; nothing is planned or delivered after it).
 """
 
 from __future__ import annotations
@@ -73,8 +76,9 @@ def catalogue(problems: transform.Problems) -> guides.Catalogue:
         return guides.EMPTY
 
 
-def build_and_stage(conn: psycopg.Connection, window: Window, settings: Settings) -> BuiltDay:
-    """Errors -> per-entity payloads -> recipients -> ledger rows; returns counts and problems."""
+def build_and_stage(conn: psycopg.Connection, window: Window, settings: Settings, dry_run: bool = False) -> BuiltDay:
+    """Errors -> per-entity payloads -> recipients -> ledger rows; returns counts and problems.
+    ``dry_run``: the same counts, nothing written."""
     problems = transform.Problems()
     errors = transform.prepare_errors(day_errors(conn, window), problems)
     coverage = guides.Coverage()
@@ -86,7 +90,8 @@ def build_and_stage(conn: psycopg.Connection, window: Window, settings: Settings
     people = with_opted_out(people, declined)
     people["batch"] = transform.assign_batches(people, settings.max_batches, settings.min_batch_size,
                                                rank=transform.worst_first(errors))
-    _stage(conn, window, payloads, people)
+    if not dry_run:
+        _stage(conn, window, payloads, people)
     for reason, examples in problems.examples.items():
         log.warning("bad input %s: %d row(s), e.g. %s", reason, problems.counts[reason], ", ".join(examples))
     log.info("guides: %s of the errors had one; top causes without: %s",

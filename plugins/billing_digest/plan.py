@@ -28,6 +28,27 @@ def batch_label(batch: int, digests: int, first: str, last: str) -> str:
     return f"batch {batch}: {names} ({digests} e-mail{'s' if digests != 1 else ''})"
 
 
+def _n(count: int, one: str, many: str) -> str:
+    return f"{count} {one if count == 1 else many}"
+
+
+def done_label(plan: BatchPlan, outcomes: dict[str, int]) -> str:
+    """A finished ``deliver``'s label: what it planned and what this run did, in counts that agree with
+    the summary (another run of the same day may have sent the batch's digests while this one waited)."""
+    sent = outcomes.get("sent", 0) + outcomes.get("resent", 0) + outcomes.get("redirected", 0)
+    parts = [f"{sent} sent by this run"]
+    if other := outcomes.get("locked_by_other_run", 0):
+        parts.append(f"{other} held by another run of the day (it sends them)")
+    for key, word in (("failed", "failed"), ("deferred", "deferred")):
+        if outcomes.get(key):
+            parts.append(f"{outcomes[key]} {word}")
+    skipped = sum(n for k, n in outcomes.items() if k.startswith("skipped"))
+    if skipped:
+        parts.append(f"{skipped} skipped")
+    head = plan.label.rsplit(" (", 1)[0]
+    return f"{head} ({_n(plan.digests, 'e-mail', 'e-mails')} planned: {', '.join(parts)})"
+
+
 def plan_batches(conn: psycopg.Connection, digest_date: dt.date, resend: bool = False,
                  entity_ids: list[int] | None = None, redirect: bool = False) -> list[BatchPlan]:
     """The batches with digests in a sendable state (any state but skipped on a re-send or a redirect)."""

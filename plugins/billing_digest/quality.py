@@ -18,14 +18,30 @@ import datetime as dt
 
 import psycopg
 
-from billing_digest import coverage, sql, volume
+from billing_digest import coverage, holds, sql, volume
 from billing_digest.handoffs import Handoff
 from billing_digest.settings import Settings
 from billing_digest.window import Window
 
 
+@dataclasses.dataclass(frozen=True)
+class Problem:
+    """One reason a day is held: which guard found it, and what to tell the data team."""
+
+    guard: str  # "coverage" | "volume" | "systemic"
+    text: str
+
+
 class DataQualityError(RuntimeError):
-    """The day's data cannot support a digest: nothing is sent, the message says why."""
+    """The day's data cannot support a digest: nothing is sent, ``problems`` say why (one each)."""
+
+    def __init__(self, digest_date: dt.date, problems: tuple[Problem, ...]):
+        self.digest_date, self.problems = digest_date, tuple(problems)
+        super().__init__(f"the digest of {digest_date} is held, nothing was sent: "
+                         + " | ".join(p.text for p in self.problems))
+
+    def __reduce__(self) -> tuple[type[DataQualityError], tuple[dt.date, tuple[Problem, ...]]]:
+        return type(self), (self.digest_date, self.problems)  # survives pickling with its problems
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,17 +88,18 @@ def check_day(conn: psycopg.Connection, window: Window, settings: Settings,
     cov = coverage.measure(conn, window, max_silent_share=settings.max_silent_invoice_share)
     vol = volume.measure(conn, window.digest_date, trailing_days=settings.anomaly_trailing_days,
                          factor=settings.anomaly_factor, floor=settings.anomaly_floor,
-                         min_days=settings.anomaly_min_days)
+                         min_days=settings.anomaly_min_days, min_companies=settings.anomaly_min_companies)
     row = conn.execute(sql.load("quality/counts"), {"digest_date": window.digest_date}).fetchone()
     assert row is not None
     staged, without_entity, without_link = (int(v) for v in row)
     systemic = assess(window.digest_date, staged, without_entity, without_link, settings.max_errors_per_day)
-    problems = [*cov.problems, *systemic.failures]
+    problems = [*(Problem("coverage", p) for p in cov.problems), *(Problem("systemic", p) for p in systemic.failures)]
     if vol.anomalies and not accept_anomaly:
-        problems += [f"volume anomaly: {a}. If the day really is this bad (an outage), run it again with the "
-                     "parameter accept_anomaly=true to send anyway" for a in vol.anomalies]
+        problems += [Problem("volume", f"volume anomaly: {a}. If the day really is this bad (an outage), run it "
+                             "again with the parameter accept_anomaly=true to send anyway") for a in vol.anomalies]
     if problems:
-        raise DataQualityError(f"the digest of {window.digest_date} is held, nothing was sent: " + " | ".join(problems))
+        holds.record(conn, window.digest_date, [p.text for p in problems])  # the history page and the preview
+        raise DataQualityError(window.digest_date, tuple(problems))
     return DayCheck(window.digest_date, staged, cov.first_attempt, cov.last_attempt, cov.window_invoices,
                     cov.silent_invoices, vol.today, vol.median, vol.trailing_days, vol.note,
                     vol.anomalies if accept_anomaly else ())

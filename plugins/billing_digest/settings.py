@@ -97,14 +97,37 @@ class Settings(BaseSettings):
         "Coverage guard: above this share of the window's invoices with no recorded step at all (and at "
         "least 20 of them), the day is held."))
     anomaly_factor: float = Field(3.0, gt=1, description=(
-        "Volume guard: a topic at this many times the median of its trailing reported days (and "
-        "`anomaly_floor` above it) holds the day."))
+        "Volume guard: a topic at this many times the errors expected at its trailing reported days' median "
+        "rate (errors per invoice billed in the window), `anomaly_floor` above it and wide "
+        "(`anomaly_min_companies`), holds the day."))
     anomaly_floor: int = Field(50, ge=0, description=(
-        "Volume guard: how far above the median a topic must also be to hold the day."))
+        "Volume guard: how many errors above the expected a topic must also be to hold the day."))
     anomaly_min_days: int = Field(5, ge=1, description=(
         "Volume guard: fewer trailing reported days than this and the volume is not judged (said so)."))
     anomaly_trailing_days: int = Field(14, ge=1, le=366, description=(
         "Volume guard: how many trailing reported days it compares with."))
+    # -- retention (issue 17; billing_digest.retention.TABLES, docs/operations-notes.md) --
+    retention_errors_days: int = Field(90, ge=0, description=(
+        "Days `digest.errors` (the staged errors, re-derivable from the billing data) keeps rows, back from the "
+        "run's digest day; 0: for ever. The volume guard's trailing days are always kept."))
+    retention_entity_digests_days: int = Field(90, ge=0, description=(
+        "Days `digest.entity_digests` (the payloads: what each e-mail said; the preview needs them) keeps rows; "
+        "0: for ever."))
+    retention_deliveries_days: int = Field(400, ge=0, description=(
+        "Days the ledger `digest.deliveries` (who was sent what, when: audit) keeps rows; 0: for ever."))
+    retention_day_reports_days: int = Field(1100, ge=0, description=(
+        "Days `digest.day_reports` (run summaries, a few KB a day: the history page) keeps rows; 0: for ever."))
+    retention_day_holds_days: int = Field(1100, ge=0, description=(
+        "Days `digest.day_holds` (why a day was held: the history page) keeps rows; 0: for ever."))
+    retention_unsubscribes_days: int = Field(1830, ge=0, description=(
+        "Days `digest.unsubscribes` (proof of each opt-out) keeps rows; 0: for ever."))
+    retention_chunk_rows: int = Field(5000, ge=1, le=1_000_000, description=(
+        "Rows deleted per statement by retention, each its own short transaction (no long locks)."))
+    # -- volume guard breadth (issue 18) --
+    anomaly_min_companies: int = Field(5, ge=0, description=(
+        "Volume guard: a topic's jump holds the day only if it is wide too: at least this many more companies "
+        "with errors in the topic than its trailing share of the billing companies expects (and "
+        "`anomaly_factor` times that share). A jump inside one or two companies is theirs to read."))
     # -- provider pace (issue 14; docs/provider-pace.md) --
     smtp_max_messages_per_second: float = Field(0.0, ge=0, description=(
         "The whole cluster's send rate, messages per second: every `deliver` of every run, backfill and worker "

@@ -32,6 +32,9 @@ class RunSummary(Handoff):
     emails_sent_this_run: int
     run_id: str = ""
     accepted_anomaly: tuple[str, ...] = ()  # volume anomalies sent anyway (run parameter accept_anomaly)
+    # -- run mode and volume verdict (issue 18) --
+    mode: str = "normal"                    # "dry run: ...", "test: redirected to ...", "resend", "normal"
+    volume_note: str = ""                   # why the volume was not judged, when it was not
     # -- guides (issue 19): errors whose cause had a guide, and the top causes without one --
     errors_with_guide: int = 0
     unguided_causes: tuple[dict[str, Any], ...] = ()  # {"cause", "invoices", "companies"}, biggest first
@@ -58,7 +61,8 @@ def delivery_seconds(reports: Iterable[BatchReport]) -> float:
 
 
 def summarize(conn: psycopg.Connection, built: BuiltDay, batch_reports: Iterable[BatchReport],
-              run_id: str = "", accepted_anomaly: Iterable[str] = ()) -> RunSummary:
+              run_id: str = "", accepted_anomaly: Iterable[str] = (), mode: str = "normal",
+              volume_note: str = "") -> RunSummary:
     ledger: dict[str, dict[str, int]] = {}
     for state, reason, n in conn.execute(sql.load("summary/ledger_by_state"), {"digest_date": built.digest_date}):
         ledger.setdefault(state, {})[reason or "-"] = int(n)
@@ -77,6 +81,8 @@ def summarize(conn: psycopg.Connection, built: BuiltDay, batch_reports: Iterable
         emails_sent_this_run=this_run.get("sent", 0) + this_run.get("resent", 0),
         run_id=run_id,
         accepted_anomaly=tuple(accepted_anomaly),
+        mode=mode,
+        volume_note=volume_note,
         errors_with_guide=built.errors_with_guide,
         unguided_causes=built.unguided_causes,
         delivery_seconds=delivery_seconds(batch_reports),
@@ -100,7 +106,8 @@ def latest(conn: psycopg.Connection, digest_date: dt.date) -> RunSummary | None:
 
 def format_table(summary: RunSummary) -> str:
     """A readable table of the summary (task log, demo)."""
-    lines = [f"Billing error digest for {summary.digest_date.isoformat()}", ""]
+    run = f" (run {summary.run_id})" if summary.run_id else ""
+    lines = [f"Billing error digest for {summary.digest_date:%d/%m/%Y}{run}", ""]  # the digest day first
     rows: list[tuple[str, str]] = []
     for code, n in summary.errors_by_topic.items():
         rows.append((f"errors: {TOPIC_BY_CODE[code].title}", str(n)))
@@ -118,8 +125,13 @@ def format_table(summary: RunSummary) -> str:
             rows.append((f"ledger: {state}" + ("" if reason == "-" else f" ({reason})"), str(n)))
     for reason, n in summary.bad_input.items():
         rows.append((f"bad input: {reason}", str(n)))
+    if summary.mode != "normal":
+        rows.append(("mode", summary.mode))
+    if summary.volume_note:
+        rows.append(("volume not judged", summary.volume_note))
     for anomaly in summary.accepted_anomaly:
-        rows.append(("SENT DESPITE A VOLUME ANOMALY", anomaly))
+        rows.append(("SENT DESPITE A VOLUME ANOMALY" if not summary.mode.startswith("dry run")
+                     else "volume anomaly accepted (dry run: nothing sent)", anomaly))
     rows.append(("errors with a guide", guides.share_text(summary.errors, summary.errors_with_guide)))
     for cause in summary.unguided_causes:
         rows.append((f"no guide: {cause['cause']}", f"{cause['invoices']} invoices, {cause['companies']} companies"))

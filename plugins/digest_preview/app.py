@@ -34,12 +34,13 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import HTMLResponse, Response
 from psycopg.rows import dict_row
 
-from billing_digest import DAG_ID, sql
+from billing_digest import DAG_ID, history, holds, sql
 from billing_digest.delivery.ledger import STATES
 from billing_digest.mail.render import Recipient, Renderer
 from billing_digest.payload import EntityDigest
 from billing_digest.settings import Settings
-from digest_preview import URL_PREFIX
+from billing_digest.topics import TOPICS
+from digest_preview import URL_PREFIX, charts
 
 log = logging.getLogger(__name__)
 
@@ -182,10 +183,24 @@ def create_app() -> FastAPI:
                          "message_id": chosen["message_id"] or renderer.message_id(
                              digest_date.isoformat(), entity_id, chosen["user_id"]),
                          "as_of": send_time(chosen), "sent": chosen["sent_at"] is not None}
+        hold = holds.of_day(conn, digest_date) if digest_date else None
         html = page.render(
+            hold=hold, what_to_do=holds.WHAT_TO_DO,
             prefix=URL_PREFIX, days=days, digest_date=digest_date, digests=digests, by_state=by_state,
             total_errors=sum(d["error_count"] for d in digests), entity_id=entity_id, digest=digest,
             recipients=recipients, chosen=chosen, email=email, width=width, states=STATES, dag_id=DAG_ID)
+        return HTMLResponse(html)
+
+    history_page = env.get_template("history.html.j2")
+
+    @app.get("/history", response_class=HTMLResponse)
+    def history_view(conn: Conn, config: Config, days: Annotated[int, Query(ge=7, le=1100)] = 90,
+                     end: Annotated[dt.date | None, Query()] = None) -> HTMLResponse:
+        """The days compared over a period (default: the 90 days to the newest known day)."""
+        end = end or history.last_day(conn) or dt.date.today()
+        period = history.load(conn, end - dt.timedelta(days=days - 1), end, config)
+        html = history_page.render(history=period, days=days, charts=charts, topics=TOPICS, dag_id=DAG_ID,
+                                   link=lambda d: f"./?digest_date={d.isoformat()}", outcomes=history.OUTCOMES)
         return HTMLResponse(html)
 
     @app.get("/message.eml")

@@ -48,6 +48,35 @@ def test_the_note_says_how_many_errors_had_a_guide_and_which_causes_had_none():
     assert "guide" not in run_note.note(summary(errors_by_topic={"nfse": 0}))
 
 
+def test_a_dry_run_says_so_first_and_never_claims_it_sent():
+    dry = summary(mode="dry run: nothing sent, no ledger row changed", this_run={}, emails_sent_this_run=0,
+                  accepted_anomaly=("2026-11-27: 4,000 errors in topic Cobrança ...",))
+    note = run_note.note(dry)
+    assert note.startswith("**Digest of 27/11/2026 (DRY RUN)**: 0 sent")
+    assert "- mode: dry run: nothing sent, no ledger row changed" in note
+    assert "sent despite" not in note and "volume anomaly accepted, but nothing sent (dry run)" in note
+    assert run_note.label(dry).startswith("27/11/2026 (DRY RUN): 0 sent")
+
+
+def test_the_volume_not_judged_and_another_run_s_digests_are_said():
+    note = run_note.note(summary(volume_note="3 trailing reported day(s) with invoices, fewer than 5",
+                                 this_run={"locked_by_other_run": 61}, emails_sent_this_run=0))
+    assert "- volume not judged: 3 trailing reported day(s) with invoices, fewer than 5" in note
+    assert note.startswith("**Digest of 27/11/2026**: 0 sent · 0 failed · 0 deferred · 114 errors · 61 held by "
+                           "another run of the day")
+    assert "61 digests were being sent by another run of 27/11/2026 at the same time" in note
+
+
+def test_a_held_re_run_of_a_sent_day_and_a_failed_run_say_what_happened():
+    held = run_note.held_note(DAY, "check_quality", "held by the data checks:\n- x", sent_before=61)
+    assert held.startswith("**Digest of 27/11/2026 HELD in this run, which sent nothing (61 digests of that day "
+                           "were sent earlier)**")
+    failed = run_note.failed_note(DAY, "wait_for_billing_data", "AirflowFailException: billing-digest refuses to "
+                                  "start: the setting unsubscribe_secret is the default")
+    assert failed.startswith("**Digest of 27/11/2026 FAILED in task `wait_for_billing_data`**\n\n"
+                             "- AirflowFailException")
+
+
 def test_the_note_says_how_long_delivery_took_its_rate_and_the_throttle_replies():
     note = run_note.note(summary(delivery_seconds=3.85, throttled=4))
     assert "- delivery: 3.9 s, 20.0 e-mails/s, 4 throttle replies" in note

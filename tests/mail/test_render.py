@@ -201,3 +201,33 @@ def test_the_worst_digest_the_settings_allow_is_not_clipped_by_gmail(renderer):
 
     _, text, html = bodies(renderer, worst_case_payload())
     assert len(html.encode()) < 80_000 and len(text.encode()) < 40_000
+
+
+def test_a_redirected_test_message_is_marked_says_whom_it_was_meant_for_and_has_its_own_message_id(renderer):
+    ana = Recipient(5, "Maria Souza", "maria@exemplo.com.br")
+    real_id, _ = renderer.message(payload(), ana, NOW)
+    test_id, raw = renderer.message(payload(), ana, NOW, envelope_to="teste@fintera.com.br")
+    msg = parse(raw)
+    assert msg["Subject"] == "[TESTE] Padaria Pão & Cia: 4 erros de faturamento em 27/11/2026"
+    assert msg["To"] == "teste@fintera.com.br"
+    assert msg["Message-ID"] == test_id != real_id and ".billing-errors-test.2026-11-27.7.5@fintera.com.br>" in test_id
+    text = msg.get_body(("plain",)).get_content()
+    html = msg.get_body(("html",)).get_content()
+    assert text.startswith("[TESTE] Este é um e-mail de teste. O resumo abaixo seria enviado para Maria Souza "
+                           "<maria@exemplo.com.br>.")
+    assert "seria enviado para Maria Souza &lt;maria@exemplo.com.br&gt;" in html
+    assert "/unsubscribe" not in raw.decode() and "token=" not in msg["List-Unsubscribe"]  # never the real user's
+    assert renderer.message(payload(), ana, NOW, envelope_to="teste@fintera.com.br")[0] != test_id  # one per send
+
+
+@pytest.mark.parametrize(("errors", "expected"), [
+    (0, ("Detectamos 0 erros nos", "Corrija-os antes")),
+    (1, ("Detectamos 1 erro nos", "Corrija-o antes")),
+    (2, ("Detectamos 2 erros nos", "Corrija-os antes")),
+])
+def test_singular_and_plural_in_the_intro(renderer, errors, expected):
+    causes = [cause(item(i), code=f"E{i}", message=f"Erro {i}") for i in range(errors)]
+    one = payload(total=errors, topics=[topic("nfse", "Nota Fiscal", *causes)] if causes else [])
+    rendered = renderer.render(one, Recipient(5, "Maria", "maria@exemplo.com.br"), NOW)
+    for body in (rendered.text, " ".join(rendered.html.split())):
+        assert all(e in body for e in expected), body[:400]

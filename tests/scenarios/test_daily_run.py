@@ -95,7 +95,10 @@ def test_daily_run_delivers_one_email_per_user_and_entity(airflow_env, scenario,
 def test_rerun_of_the_same_day_sends_nothing_twice(airflow_env, scenario, smtp_sink, conn):
     assert airflow_env().test(logical_date=RUN_AFTER).state == "success"
     assert len(smtp_sink.messages) == 4
-    assert airflow_env().test(logical_date=RUN_AFTER).state == "success"
+    # `airflow dags test billing_error_digest 2026-11-27`: a bare date (midnight UTC) names the same digest day
+    again = airflow_env().test(logical_date=dt.datetime(2026, 11, 27, tzinfo=dt.UTC))
+    assert again.state == "success"
+    assert again.get_task_instance("summarize").xcom_pull(task_ids="summarize")["digest_date"] == "2026-11-27"
     assert len(smtp_sink.messages) == 4
     ids = [m.message["Message-ID"] for m in smtp_sink.messages]
     assert len(set(ids)) == 4 and all(re.fullmatch(r"<billing-errors\.2026-11-27\.\d+\.\d+@fintera\.com\.br>", i)
@@ -105,6 +108,9 @@ def test_rerun_of_the_same_day_sends_nothing_twice(airflow_env, scenario, smtp_s
 def test_manual_run_parameters_dry_run_and_entity_filter(airflow_env, scenario, smtp_sink, conn):
     assert airflow_env().test(logical_date=RUN_AFTER, run_conf={"dry_run": True}).state == "success"
     assert smtp_sink.messages == []
+    # a dry run changes no ledger row, and leaves no day report (no volume baseline)
+    assert conn.execute("SELECT count(*) FROM digest.deliveries").fetchone()[0] == 0
+    assert conn.execute("SELECT count(*) FROM digest.day_reports").fetchone()[0] == 0
     conf = {"entity_ids": [scenario["beta"]], "digest_date": "2026-11-27"}
     assert airflow_env().test(logical_date=RUN_AFTER, run_conf=conf).state == "success"
     assert sorted(m.rcpt_tos[0] for m in smtp_sink.messages) == ["ana@acme.com.br", "caio@beta.com.br"]
@@ -117,7 +123,7 @@ def test_a_failed_run_alerts_the_data_team_and_sends_no_digest(airflow_env, scen
     assert run.state == "failed"
     assert [m.rcpt_tos for m in smtp_sink.messages] == [["dados@fintera.com.br"]]
     alert = smtp_sink.messages[0].message
-    assert alert["Subject"] == ("[billing_error_digest] digest of 2026-11-27 HELD, nothing sent: "
+    assert alert["Subject"] == ("[billing_error_digest] digest of 27/11/2026 HELD, nothing sent: "
                                 "held by the data checks")
     body = " ".join(alert.get_content().split())
     assert "task check_quality" in body and "above the sane bound of 2" in body and "run the day again" in body
@@ -139,7 +145,7 @@ def test_secrets_stay_out_of_logs_output_and_xcom(airflow_db, db_dsn, scenario, 
         assert run.state == "success" and len(sink.messages) == 4
     out, err = capfd.readouterr()
     logged = caplog.text
-    assert "Billing error digest for 2026-11-27" in logged  # the summary table is in the task log
+    assert "Billing error digest for 27/11/2026 (run " in logged  # the summary table is in the task log
     assert "XCom not found" not in out + err + logged  # summarize reads the mapped reports in one slice
     for value in (password, secret):
         assert value not in out and value not in err and value not in logged

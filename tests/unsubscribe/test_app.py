@@ -304,6 +304,7 @@ def test_the_app_refuses_to_start_with_the_default_secret():
 def server_env(db_dsn: str, port: int, secret: str) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT)]),
             "BILLING_DIGEST_DSN": db_dsn, "UNSUBSCRIBE_PORT": str(port), "BILLING_DIGEST_UNSUBSCRIBE_SECRET": secret,
+            "UNSUBSCRIBE_WORKERS": "2",  # several worker processes, as on a production machine
             "BILLING_DIGEST_UNSUBSCRIBE_URL": f"http://127.0.0.1:{port}{PATH}"}
 
 

@@ -8,7 +8,9 @@ WITH days AS (
 )
 SELECT e.digest_date, e.step, count(*) AS errors
 FROM digest.errors e
-WHERE e.digest_date = %(digest_date)s OR e.digest_date IN (SELECT digest_date FROM days)
+-- One array of days, not "= day OR IN (days)": the OR made PostgreSQL scan the whole table, whose
+-- history grows (issue 17: 0.67 s with a year of history); this reads the primary key's days only.
+WHERE e.digest_date = ANY (ARRAY(SELECT digest_date FROM days) || %(digest_date)s::date)
 GROUP BY e.digest_date, e.step
 UNION ALL  -- a reported day without errors still counts (as zeros)
 SELECT d.digest_date, NULL, 0 FROM days d

@@ -5,10 +5,11 @@ Imports of Airflow happen inside functions, so importing this module stays cheap
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import psycopg
@@ -131,3 +132,21 @@ def publish_run_note(dag_id: str, run_id: str, note: str) -> bool:
         log.warning("could not set the run note through %s: %s", base, exc)
         return False
     return True
+
+
+@contextlib.contextmanager
+def api_client() -> Iterator[Any]:
+    """An ``httpx.Client`` logged in to Airflow's REST API with the connection ``airflow_api`` (as
+    :func:`publish_run_note`); raises when the connection is missing or the login fails."""
+    import httpx
+    from airflow.sdk import Connection
+
+    conn = Connection.get(API_CONN_ID)
+    host = conn.host or "localhost"
+    base = host if "://" in host else f"{conn.conn_type if conn.conn_type in ('http', 'https') else 'http'}://{host}"
+    base = f"{base.rstrip('/')}:{conn.port}" if conn.port and base.count(":") < 2 else base.rstrip("/")
+    with httpx.Client(base_url=base, timeout=10) as client:
+        token = client.post("/auth/token", json={"username": conn.login, "password": conn.password})
+        token.raise_for_status()
+        client.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+        yield client

@@ -31,9 +31,18 @@ def _counts(summary: RunSummary) -> str:
             f" · {sum(summary.errors_by_topic.values())} errors")
 
 
+def _mode(summary: RunSummary) -> str:
+    return "" if summary.mode == "normal" else f" ({summary.mode.split(':')[0].upper()})"
+
+
+def _others(summary: RunSummary) -> str:
+    n = summary.this_run.get("locked_by_other_run", 0)
+    return f" · {n} held by another run of the day" if n else ""
+
+
 def label(summary: RunSummary) -> str:
     """One line, e.g. "27/11/2026: 78 sent · 0 failed · 0 deferred · 114 errors"."""
-    return _cut(f"{_day(summary.digest_date)}: {_counts(summary)}", LABEL_LIMIT)
+    return _cut(f"{_day(summary.digest_date)}{_mode(summary)}: {_counts(summary)}{_others(summary)}", LABEL_LIMIT)
 
 
 def note(summary: RunSummary) -> str:
@@ -42,7 +51,7 @@ def note(summary: RunSummary) -> str:
     this_run = ", ".join(f"{k} {v}" for k, v in summary.this_run.items()) or "nothing to send"
     ledger = ", ".join(f"{state} {sum(r.values())}" for state, r in summary.ledger.items()) or "empty"
     lines = [  # the UI shows the first line next to the run; the rest when the note is opened
-        f"**Digest of {_day(summary.digest_date)}**: {_counts(summary)}",
+        f"**Digest of {_day(summary.digest_date)}{_mode(summary)}**: {_counts(summary)}{_others(summary)}",
         f"- errors: {sum(summary.errors_by_topic.values())} ({errors}) in {summary.entities_with_errors} companies",
         f"- this run: {this_run}",
         f"- the day's ledger ({summary.digests} digests): {ledger}",
@@ -50,8 +59,17 @@ def note(summary: RunSummary) -> str:
     if summary.delivery_seconds:
         lines.append(f"- delivery: {summary.delivery_seconds:.1f} s, {summary.send_rate:.1f} e-mails/s, "
                      f"{summary.throttled} throttle replies")
+    if summary.mode != "normal":
+        lines.insert(1, f"- mode: {summary.mode}")
+    if summary.this_run.get("locked_by_other_run"):
+        lines.append(f"- {summary.this_run['locked_by_other_run']} digests were being sent by another run of "
+                     f"{_day(summary.digest_date)} at the same time: that run sent them (see its note); none twice")
+    if summary.volume_note:
+        lines.append(f"- volume not judged: {summary.volume_note}")
     if summary.accepted_anomaly:
-        lines.append(f"- **sent despite a volume anomaly** (accept_anomaly): {'; '.join(summary.accepted_anomaly)}")
+        verb = "volume anomaly accepted, but nothing sent (dry run)" if summary.mode.startswith("dry run") \
+            else "sent despite a volume anomaly"
+        lines.append(f"- **{verb}** (accept_anomaly): {'; '.join(summary.accepted_anomaly)}")
     if summary.bad_input:
         lines.append("- bad input rows: " + ", ".join(f"{k} {v}" for k, v in summary.bad_input.items()))
     if summary.errors:
@@ -66,10 +84,21 @@ def _guides_line(summary: RunSummary) -> str:
     return line + (f"; without one: {top}" if top else "")
 
 
-def held_note(digest_date: dt.date | None, task_id: str, reason: str) -> str:
+def held_note(digest_date: dt.date | None, task_id: str, reason: str, sent_before: int = 0) -> str:
     """The note of a run stopped before sending (a guard held the day, or the data did not arrive):
-    ``reason`` is a headline (the first line, shown next to the run) and the details."""
+    ``reason`` is a headline (the first line, shown next to the run) and the details. ``sent_before``:
+    digests of that day an earlier run sent (then the day was not "nothing sent", only this run)."""
     day = _day(digest_date) if digest_date else "the day"
     headline, _, details = reason.partition("\n")
-    return _cut(f"**Digest of {day} HELD, nothing sent**: {headline.rstrip(':')} (task `{task_id}`)\n\n{details}",
+    status = (f"HELD in this run, which sent nothing ({sent_before} digests of that day were sent earlier)"
+              if sent_before else "HELD, nothing sent")
+    return _cut(f"**Digest of {day} {status}**: {headline.rstrip(':')} (task `{task_id}`)\n\n{details}",
                 NOTE_LIMIT)
+
+
+def failed_note(digest_date: dt.date | None, task_id: str, error: str) -> str:
+    """The note of a run that failed (not a hold): where it stopped and why, e.g. an unsafe setting
+    refused by the first task, so the data team sees it without opening a log."""
+    day = _day(digest_date) if digest_date else "the day"
+    return _cut(f"**Digest of {day} FAILED in task `{task_id}`**\n\n- {error}\n- digests already recorded as "
+                "sent are never sent again; fix the cause, then clear the failed task", NOTE_LIMIT)

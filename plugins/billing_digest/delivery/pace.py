@@ -19,7 +19,7 @@ halved at once), then growing back by ``increase`` per second (compounded, so th
 soon made up) up to the cap; with no cap (0) the rate is unlimited until the first throttle. The
 throttled connection itself pauses ``throttle_pause_seconds`` (postfix counts refused attempts too:
 retrying at once keeps you refused). SQL: include/sql/pace/, the row and its functions:
-include/sql/schema/004_pace.sql.
+include/sql/schema/005_pace.sql.
 """
 
 from __future__ import annotations
@@ -116,8 +116,8 @@ class SharedPace:
             if self.config.max_per_second > 0:
                 raise PaceUnavailable(
                     f"smtp_max_messages_per_second is {self.config.max_per_second:g} but the limiter's table is "
-                    f"missing ({exc.diag.message_primary}): apply include/sql/schema/004_pace.sql") from None
-            log.warning("the send-rate limiter's table is missing (apply include/sql/schema/004_pace.sql): "
+                    f"missing ({exc.diag.message_primary}): apply include/sql/schema/005_pace.sql") from None
+            log.warning("the send-rate limiter's table is missing (apply include/sql/schema/005_pace.sql): "
                         "throttle replies will not slow the other deliver tasks down")
             self._disabled = True
             return None

@@ -1,7 +1,9 @@
 """The one-click unsubscribe service (RFC 8058): where the digest's List-Unsubscribe link points.
 
 ``create_app(connect, settings)`` builds a small FastAPI app; whoever serves it brings its own
-database access (``connect`` returns a new psycopg connection, closed after each request):
+database access: ``connect()`` is a context manager giving a psycopg connection for one request
+(``psycopg.connect`` with a DSN, closed after the request, or a pool's ``connection``, which
+returns it to the pool; the standalone server uses a ``psycopg_pool.ConnectionPool``):
 
 - the product mounts it: ``app.mount("/notificacoes", create_app(connect, settings))``, so the
   default link (``base_url`` + ``/notificacoes/cancelar``) reaches it;
@@ -30,7 +32,8 @@ no user data beyond the first name. :func:`create_app` refuses to build with an 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from email import policy
 from email.parser import BytesParser
@@ -42,7 +45,9 @@ import psycopg
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Lifespan, Message, Receive, Scope, Send
 
 from billing_digest import NOTIFICATION_KIND, product, sql
 from billing_digest.settings import Settings, require_safe
@@ -70,7 +75,9 @@ SECURITY_HEADERS = {
 }
 TEMPLATES = "templates/unsubscribe"
 
-Connect = Callable[[], psycopg.Connection]
+# A connection for one request, as a context manager: ``psycopg.connect`` bound to a DSN (closed after
+# the request) or a pool's ``connection`` (given back to the pool).
+Connect = Callable[[], AbstractContextManager[psycopg.Connection]]
 
 
 @dataclass(frozen=True)
@@ -124,6 +131,29 @@ def healthy(connect: Connect) -> bool:
     return bool(row and row[0])
 
 
+class SecurityHeaders:
+    """:data:`SECURITY_HEADERS` on every response: a pure ASGI middleware (Starlette's
+    ``BaseHTTPMiddleware`` costs a task and a stream per request, a scanner burst's worth of CPU)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    if name not in headers:
+                        headers[name] = value
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 # -- the request side --------------------------------------------------------------------------------
 async def read_form(request: Request) -> list[tuple[str, str]]:
     """The POST body's fields: ``application/x-www-form-urlencoded`` or ``multipart/form-data``
@@ -154,9 +184,10 @@ def token_of(request: Request) -> str:
     return tokens[0]
 
 
-def create_app(connect: Connect, settings: Settings, prefix: str = "") -> FastAPI:
+def create_app(connect: Connect, settings: Settings, prefix: str = "", lifespan: Lifespan | None = None) -> FastAPI:
     """The unsubscribe app; refuses to build (:class:`~billing_digest.settings.UnsafeSettings`)
-    with the default secret. ``prefix``: where its routes live (``""`` when mounted)."""
+    with the default secret. ``prefix``: where its routes live (``""`` when mounted); ``lifespan``:
+    what the server opens and closes with the app (the standalone server's connection pool)."""
     require_safe(settings)
     base_url = settings.base_url.rstrip("/")
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(sql.include_dir() / TEMPLATES), autoescape=True,
@@ -198,14 +229,9 @@ def create_app(connect: Connect, settings: Settings, prefix: str = "") -> FastAP
             log.exception("unsubscribe: the billing database failed; nothing changed")
             raise Refused(503, "unavailable", {"Retry-After": "120"}) from None
 
-    app = FastAPI(title="billing-digest unsubscribe", docs_url=None, redoc_url=None, openapi_url=None)
-
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        response = await call_next(request)
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        return response
+    app = FastAPI(title="billing-digest unsubscribe", docs_url=None, redoc_url=None, openapi_url=None,
+                  lifespan=lifespan)
+    app.add_middleware(SecurityHeaders)
 
     @app.exception_handler(Refused)
     async def refused(request: Request, exc: Refused) -> Response:

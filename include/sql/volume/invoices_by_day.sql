@@ -1,0 +1,21 @@
+-- Invoices (and the companies that billed them) in each day's window [D 06:30, D+1 06:30) local (with a contract, as the coverage
+-- guard counts them), for the day and its trailing reported days: the denominator of the error rates
+-- the volume guard compares (a billing wave bills 5x the invoices and so has 5x the errors).
+-- One range count per day on the invoices' billed_at index.
+WITH days AS (
+    SELECT %(digest_date)s::date AS digest_date
+    UNION
+    (SELECT r.digest_date FROM digest.day_reports r
+     WHERE r.digest_date < %(digest_date)s
+     ORDER BY r.digest_date DESC
+     LIMIT %(trailing_days)s)
+)
+SELECT d.digest_date, b.invoices, b.companies
+FROM days d
+CROSS JOIN LATERAL (
+    SELECT count(*) AS invoices, count(DISTINCT i.entity_id) AS companies
+    FROM billing.invoices i
+    WHERE i.billed_at >= (d.digest_date + %(send_time)s::time) AT TIME ZONE %(tz)s
+      AND i.billed_at < (d.digest_date + 1 + %(send_time)s::time) AT TIME ZONE %(tz)s
+      AND i.contract_id IS NOT NULL
+) b;

@@ -1,0 +1,80 @@
+"""A run's parameters, read once from the Airflow context into one typed shape (issue 16, item 3).
+
+Every task reads them through :meth:`RunParams.from_context`: ``entity_ids`` is always a tuple or
+``None``, ``redirect_to`` a checked single mailbox or ``None``, ``digest_date`` a date or ``None``;
+the delivery options are built here, not in the DAG file. A bad value fails the first task at once
+(:class:`InvalidRunParams`), before anything is extracted, with a message naming the parameter.
+The Trigger form enforces the same rules first (``REDIRECT_TO_PATTERN`` in the DAG's params).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from billing_digest.delivery.deliver import DeliveryOptions
+from billing_digest.mail.addresses import EMAIL_RE
+from billing_digest.settings import Settings
+
+# The Trigger form's check of redirect_to (JSON Schema ``pattern``): empty, or one plain mailbox.
+REDIRECT_TO_PATTERN = f"^(|{EMAIL_RE.pattern})$"
+
+
+class InvalidRunParams(ValueError):
+    """A run parameter that cannot be used: the run stops before extracting anything."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RunParams:
+    run_id: str
+    digest_date: dt.date | None = None
+    dry_run: bool = False
+    entity_ids: tuple[int, ...] | None = None
+    redirect_to: str | None = None
+    resend: bool = False
+    accept_anomaly: bool = False
+
+    @classmethod
+    def from_params(cls, run_id: str, params: Mapping[str, Any]) -> RunParams:
+        """From the run's params (the Trigger form's or ``conf``'s values); raises :class:`InvalidRunParams`."""
+        redirect = (params.get("redirect_to") or "").strip() or None
+        if redirect is not None and not EMAIL_RE.fullmatch(redirect):
+            raise InvalidRunParams(f"redirect_to={params.get('redirect_to')!r} is not one plain e-mail address "
+                                   "(e.g. teste@fintera.com.br): nothing was extracted or sent; trigger again with "
+                                   "a valid address, or leave it empty")
+        raw_day = params.get("digest_date")
+        try:
+            day = dt.date.fromisoformat(str(raw_day)) if raw_day else None
+        except ValueError as exc:
+            raise InvalidRunParams(f"digest_date={raw_day!r} is not a date (YYYY-MM-DD)") from exc
+        raw_ids = params.get("entity_ids")
+        try:
+            ids = tuple(int(i) for i in raw_ids) if raw_ids else None
+        except (TypeError, ValueError) as exc:
+            raise InvalidRunParams(f"entity_ids={raw_ids!r} must be a list of company ids (integers)") from exc
+        return cls(run_id=run_id, digest_date=day, dry_run=bool(params.get("dry_run")), entity_ids=ids,
+                   redirect_to=redirect, resend=bool(params.get("resend")),
+                   accept_anomaly=bool(params.get("accept_anomaly")))
+
+    @classmethod
+    def from_context(cls, context: Mapping[str, Any]) -> RunParams:
+        return cls.from_params(str(context.get("run_id") or "manual"), context.get("params") or {})
+
+    @property
+    def mode(self) -> str:
+        """How this run sends, in words every note and summary line uses."""
+        if self.dry_run:
+            return "dry run: nothing sent, no ledger row changed"
+        if self.redirect_to:
+            return f"test: redirected to {self.redirect_to}, ledger not changed"
+        return "resend" if self.resend else "normal"
+
+    def delivery_options(self, settings: Settings) -> DeliveryOptions:
+        return DeliveryOptions(run_id=self.run_id, dry_run=self.dry_run, redirect_to=self.redirect_to,
+                               resend=self.resend, entity_ids=self.entity_ids,
+                               attempts=settings.smtp_attempts, backoff_seconds=settings.smtp_backoff_seconds,
+                               max_messages_per_second=settings.smtp_max_messages_per_second,
+                               throttle_pause_seconds=settings.smtp_throttle_pause_seconds,
+                               throttle_patience_seconds=settings.smtp_throttle_patience_seconds)
