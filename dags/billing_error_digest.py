@@ -293,6 +293,7 @@ def billing_error_digest() -> None:
         logging.getLogger("billing_digest").info("run summary\n%s", summary.format_table(result))
         glue.emit(metrics.of_run(result.this_run, result.errors_by_topic, batch_reports))
         glue.emit(metrics.of_guides(result.errors, result.errors_with_guide))
+        glue.emit(metrics.of_pace(result))
         glue.publish_run_note(ctx["dag"].dag_id, ctx["run_id"], run_note.note(result))
         ctx["run_label"] = run_note.label(result)  # type: ignore[typeddict-unknown-key]
         return result.to_xcom()

@@ -13,9 +13,13 @@ def test_summary_counts_this_run_and_the_ledger_and_is_kept_per_day(conn):
                  "(%(d)s, 1, 1, 0, 'sent', NULL), (%(d)s, 1, 2, 0, 'skipped', 'opted_out'), "
                  "(%(d)s, 2, 1, 1, 'failed', '550 no such user')", {"d": DAY})
     built = BuiltDay(DAY, 5, {"nfse": 3, "boleto": 2, "notification": 0}, 2, 0, 3, {"missing_amount": 1})
-    reports = [BatchReport(DAY, 0, {"sent": 1, "skipped:opted_out": 1}), BatchReport(DAY, 1, {"failed": 1})]
+    t0 = dt.datetime(2026, 11, 28, 9, 31, tzinfo=dt.UTC)
+    reports = [BatchReport(DAY, 0, {"sent": 1, "skipped:opted_out": 1}, 1, 2.0, t0, t0 + dt.timedelta(seconds=2),
+                           throttled=2),
+               BatchReport(DAY, 1, {"failed": 1}, 1, 3.0, t0 + dt.timedelta(seconds=1), t0 + dt.timedelta(seconds=4))]
     result = summary.summarize(conn, built, reports, run_id="manual__1")
     assert result.emails_sent_this_run == 1
+    assert (result.delivery_seconds, result.throttled, result.send_rate) == (4.0, 2, 0.25)
     assert result.this_run == {"failed": 1, "sent": 1, "skipped:opted_out": 1}
     assert result.ledger == {"failed": {"550 no such user": 1}, "sent": {"-": 1}, "skipped": {"opted_out": 1}}
     summary.save(conn, result)
@@ -25,7 +29,7 @@ def test_summary_counts_this_run_and_the_ledger_and_is_kept_per_day(conn):
     table = summary.format_table(result)
     assert table.splitlines()[0].startswith("Billing error digest for 27/11/2026")
     for line in ("errors: Nota Fiscal", "e-mails sent by this run", "ledger: skipped (opted_out)",
-                 "bad input: missing_amount"):
+                 "bad input: missing_amount", "delivery: e-mails per second", "delivery: throttle replies"):
         assert line in table
     assert "@" not in table
 

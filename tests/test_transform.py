@@ -192,3 +192,17 @@ def test_batches_are_bounded_and_never_split_an_entity(n_entities, per_entity, m
     assert batches.nunique() <= max_batches
     assert digests.assign(b=batches).groupby("entity_id")["b"].nunique().max() == 1
     assert batches.min() == 0
+
+
+def test_worst_first_puts_the_most_errors_then_the_largest_amount_in_the_first_batches():
+    errors = pd.DataFrame([
+        {"entity_id": 1, "invoice_id": 10, "amount": "5.00"},
+        {"entity_id": 2, "invoice_id": 20, "amount": "900.00"}, {"entity_id": 2, "invoice_id": 21, "amount": "1.00"},
+        {"entity_id": 3, "invoice_id": 30, "amount": "50.00"}, {"entity_id": 3, "invoice_id": 31, "amount": "2.00"},
+        {"entity_id": 4, "invoice_id": 40, "amount": None},
+    ])
+    rank = transform.worst_first(errors)
+    assert list(rank.sort_values().index) == [2, 3, 1, 4]  # 2 errors (larger amount first), then 1 error
+    digests = pd.DataFrame([{"entity_id": e, "user_id": u} for e in (1, 2, 3, 4) for u in (1, 2)])
+    batches = transform.assign_batches(digests, max_batches=4, min_batch_size=2, rank=rank)
+    assert dict(zip(digests["entity_id"], batches, strict=True)) == {2: 0, 3: 1, 1: 2, 4: 3}

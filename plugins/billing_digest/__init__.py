@@ -39,9 +39,16 @@ Rooms
         headers     Message-ID, List-Unsubscribe, Auto-Submitted and the other headers
         mime        the multipart/alternative message, quoted-printable, RFC 2047
         addresses   what counts as an address we may send to, and its form (email-validator: IDNA, SMTPUTF8)
-    delivery/       sending: SMTP, the ledger, who may receive at send time
+    delivery/       sending: SMTP, the ledger, who may receive at send time, the provider's pace
         deliver     one batch: lock, decide, render, send, record; at most the message in flight repeats
-        smtp        an SMTP client that tells permanent from transient refusals
+        prepare     a batch's rows locked, read, decided and rendered, in sending order; rows held elsewhere
+        options     how one deliver task sends its batch (DeliveryOptions)
+        jobs        what the preparing thread hands the SMTP thread; chunks; what stops a batch early
+        sender      the batch's SMTP thread: messages in order, at the cluster's pace
+        retry       what to do after a refusal: permanent, transient (backoff), throttled (pause)
+        accounting  each outcome counted for the batch's report and written to the ledger
+        pace        the cluster's send rate: leases of send slots from a PostgreSQL row, AIMD on throttles
+        smtp        an SMTP client that tells permanent, transient and throttle refusals apart
         ledger      the ledger's states and lock key, stated once
         ledger_writer   the ledger's durable, ordered writes in a thread of their own
         eligibility     who may receive now (access, opt-in, address, suppression), decided at send time

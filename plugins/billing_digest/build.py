@@ -88,7 +88,8 @@ def build_and_stage(conn: psycopg.Connection, window: Window, settings: Settings
     people = transform.clean_recipients(wanting, problems)
     no_recipient = sorted(set(payloads) - set(people["entity_id"].astype("int64")))
     people = with_opted_out(people, declined)
-    people["batch"] = transform.assign_batches(people, settings.max_batches, settings.min_batch_size)
+    people["batch"] = transform.assign_batches(people, settings.max_batches, settings.min_batch_size,
+                                               rank=transform.worst_first(errors))
     if not dry_run:
         _stage(conn, window, payloads, people)
     for reason, examples in problems.examples.items():

@@ -120,3 +120,7 @@ class BatchReport(Handoff):
     seconds: float = 0.0
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
+    # -- the provider's pace (issue 14) --
+    throttled: int = 0                  # throttle replies the SMTP server gave
+    throttle_pause_seconds: float = 0.0  # the connection paused after them
+    pace_wait_seconds: float = 0.0      # waited for send slots of the cluster's rate

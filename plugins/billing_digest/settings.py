@@ -148,6 +148,18 @@ class Settings(BaseSettings):
     retention_suppression_events_days: int = Field(1100, ge=0, description=(
         "Days `digest.suppression_events` (each bounce, suppression and lift) keeps rows; 0: for ever. "
         "The suppression list itself (one row per mailbox that bounced) is kept."))
+    # -- provider pace (issue 14; docs/provider-pace.md) --
+    smtp_max_messages_per_second: float = Field(0.0, ge=0, description=(
+        "The whole cluster's send rate, messages per second: every `deliver` of every run, backfill and worker "
+        "together (a limiter row in the billing database). Set it a little under the provider's (SES: 95% of "
+        "the maximum send rate). 0: no cap; throttle replies still slow delivery down."))
+    smtp_throttle_pause_seconds: float = Field(60.0, ge=0, le=3600, description=(
+        "A connection the server throttled (e.g. `454 Throttling failure`, `450 4.7.1`) waits this long, then "
+        "sends the message again in the same run. 60 s is postfix's anvil window; for SES-like per-second "
+        "limits 1-5 s is enough."))
+    smtp_throttle_patience_seconds: float = Field(1800.0, ge=0, description=(
+        "Throttled this long with no message accepted on a connection: the digest is left deferred, the batch "
+        "stops and its task retries later."))
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,

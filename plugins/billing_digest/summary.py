@@ -38,10 +38,26 @@ class RunSummary(Handoff):
     # -- guides (issue 19): errors whose cause had a guide, and the top causes without one --
     errors_with_guide: int = 0
     unguided_causes: tuple[dict[str, Any], ...] = ()  # {"cause", "invoices", "companies"}, biggest first
+    # -- the provider's pace (issue 14) --
+    delivery_seconds: float = 0.0           # from the first batch's start to the last one's end
+    throttled: int = 0                      # throttle replies of the SMTP server ("too fast")
 
     @property
     def errors(self) -> int:
         return sum(self.errors_by_topic.values())
+
+    @property
+    def send_rate(self) -> float:
+        """E-mails sent per second of delivery (0 when nothing was sent)."""
+        return self.emails_sent_this_run / self.delivery_seconds if self.delivery_seconds > 0 else 0.0
+
+
+def delivery_seconds(reports: Iterable[BatchReport]) -> float:
+    """From the first batch's start to the last one's end (batches run in parallel)."""
+    spans = [(r.started_at, r.finished_at) for r in reports if r.started_at and r.finished_at]
+    if not spans:
+        return 0.0
+    return round((max(end for _, end in spans) - min(start for start, _ in spans)).total_seconds(), 3)
 
 
 def summarize(conn: psycopg.Connection, built: BuiltDay, batch_reports: Iterable[BatchReport],
@@ -50,6 +66,7 @@ def summarize(conn: psycopg.Connection, built: BuiltDay, batch_reports: Iterable
     ledger: dict[str, dict[str, int]] = {}
     for state, reason, n in conn.execute(sql.load("summary/ledger_by_state"), {"digest_date": built.digest_date}):
         ledger.setdefault(state, {})[reason or "-"] = int(n)
+    batch_reports = list(batch_reports)
     this_run: Counter[str] = Counter()
     for report in batch_reports:
         this_run.update(report.outcomes)
@@ -68,6 +85,8 @@ def summarize(conn: psycopg.Connection, built: BuiltDay, batch_reports: Iterable
         volume_note=volume_note,
         errors_with_guide=built.errors_with_guide,
         unguided_causes=built.unguided_causes,
+        delivery_seconds=delivery_seconds(batch_reports),
+        throttled=sum(r.throttled for r in batch_reports),
     )
 
 
@@ -97,6 +116,10 @@ def format_table(summary: RunSummary) -> str:
              ("e-mails sent by this run", str(summary.emails_sent_this_run))]
     for outcome, n in summary.this_run.items():
         rows.append((f"this run: {outcome}", str(n)))
+    if summary.delivery_seconds:
+        rows += [("delivery: seconds", f"{summary.delivery_seconds:.1f}"),
+                 ("delivery: e-mails per second", f"{summary.send_rate:.1f}"),
+                 ("delivery: throttle replies", str(summary.throttled))]
     for state, reasons in summary.ledger.items():
         for reason, n in reasons.items():
             rows.append((f"ledger: {state}" + ("" if reason == "-" else f" ({reason})"), str(n)))

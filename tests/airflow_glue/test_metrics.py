@@ -41,3 +41,13 @@ def test_the_guides_coverage_is_a_percentage_gauge():
                                           Metric("gauge", "billing_digest.guides.errors_without_guide", 57)]
     assert metrics.of_guides(3, 2)[0].value == 66.7
     assert metrics.of_guides(0, 0) == []
+
+
+def test_the_pace_throttle_replies_and_the_effective_rate():
+    from billing_digest.summary import RunSummary
+
+    result = RunSummary(DAY, {}, 0, 80, {}, {"sent": 80}, {}, 80, delivery_seconds=4.0, throttled=3)
+    assert metrics.of_pace(result) == [Metric("incr", "billing_digest.smtp.throttled", 3),
+                                       Metric("gauge", "billing_digest.smtp.rate", 20.0)]
+    idle = RunSummary(DAY, {}, 0, 0, {}, {}, {}, 0)
+    assert metrics.of_pace(idle) == [Metric("incr", "billing_digest.smtp.throttled", 0)]

@@ -75,3 +75,9 @@ def test_a_held_re_run_of_a_sent_day_and_a_failed_run_say_what_happened():
                                   "start: the setting unsubscribe_secret is the default")
     assert failed.startswith("**Digest of 27/11/2026 FAILED in task `wait_for_billing_data`**\n\n"
                              "- AirflowFailException")
+
+
+def test_the_note_says_how_long_delivery_took_its_rate_and_the_throttle_replies():
+    note = run_note.note(summary(delivery_seconds=3.85, throttled=4))
+    assert "- delivery: 3.9 s, 20.0 e-mails/s, 4 throttle replies" in note
+    assert "delivery:" not in run_note.note(summary())  # nothing delivered (a dry run, a held day): no line

@@ -96,7 +96,7 @@ def test_permanent_refusal_fails_that_digest_and_the_batch_goes_on(conn, day, sm
 
 
 def test_transient_refusal_is_retried_with_backoff_and_delivered_once(conn, day, smtp_sink):
-    refusals = iter(["451 4.3.0 Try again later", "421 4.7.0 Too busy"])
+    refusals = iter(["451 4.3.0 Try again later", "421 4.3.2 Shutting down, try again later"])
     smtp_sink.faults.on_data = lambda env: next(refusals, None)
     sleeps: list[float] = []
     run(conn, smtp_sink.port, sleeps=sleeps)

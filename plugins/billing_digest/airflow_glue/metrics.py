@@ -13,7 +13,9 @@ prefix (``airflow.`` by default). Names:
 - ``billing_digest.run.held`` (counter): a day held before sending (by the checks or a late data load);
 - ``billing_digest.guides.coverage`` (gauge, percent): the day's errors whose cause had a guide in the
   catalogue of known causes, and ``billing_digest.guides.errors_without_guide`` (gauge): how many did not
-  (:func:`of_guides`; none on a day without errors).
+  (:func:`of_guides`; none on a day without errors);
+- ``billing_digest.smtp.throttled`` (counter): throttle replies of the SMTP server ("too fast", issue 14);
+- ``billing_digest.smtp.rate`` (gauge, e-mails/s): this run's effective send rate (:func:`of_pace`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from billing_digest.handoffs import BatchReport
+from billing_digest.summary import RunSummary
 
 PREFIX = "billing_digest"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -71,3 +74,11 @@ def of_guides(errors: int, errors_with_guide: int) -> list[Metric]:
         return []
     return [Metric("gauge", _name("guides", "coverage"), round(100 * errors_with_guide / errors, 1)),
             Metric("gauge", _name("guides", "errors_without_guide"), errors - errors_with_guide)]
+
+
+def of_pace(summary: RunSummary) -> list[Metric]:
+    """The provider's pace: throttle replies, and the effective send rate when anything was sent."""
+    metrics = [Metric("incr", _name("smtp", "throttled"), summary.throttled)]
+    if summary.delivery_seconds and summary.emails_sent_this_run:
+        metrics.append(Metric("gauge", _name("smtp", "rate"), round(summary.send_rate, 2)))
+    return metrics

@@ -56,6 +56,9 @@ def note(summary: RunSummary) -> str:
         f"- this run: {this_run}",
         f"- the day's ledger ({summary.digests} digests): {ledger}",
     ]
+    if summary.delivery_seconds:
+        lines.append(f"- delivery: {summary.delivery_seconds:.1f} s, {summary.send_rate:.1f} e-mails/s, "
+                     f"{summary.throttled} throttle replies")
     if summary.mode != "normal":
         lines.insert(1, f"- mode: {summary.mode}")
     if summary.this_run.get("locked_by_other_run"):

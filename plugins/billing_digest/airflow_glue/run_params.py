@@ -76,4 +76,7 @@ class RunParams:
         return DeliveryOptions(run_id=self.run_id, dry_run=self.dry_run, redirect_to=self.redirect_to,
                                resend=self.resend, entity_ids=self.entity_ids,
                                attempts=settings.smtp_attempts, backoff_seconds=settings.smtp_backoff_seconds,
-                               suppression=SuppressionPolicy.from_settings(settings))
+                               suppression=SuppressionPolicy.from_settings(settings),
+                               max_messages_per_second=settings.smtp_max_messages_per_second,
+                               throttle_pause_seconds=settings.smtp_throttle_pause_seconds,
+                               throttle_patience_seconds=settings.smtp_throttle_patience_seconds)

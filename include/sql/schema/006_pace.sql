@@ -1,0 +1,115 @@
+-- The cluster-wide send rate (delivery/pace.py, docs/provider-pace.md): one row per limiter (one per SMTP
+-- endpoint), shared by every deliver task of every run, backfill and worker. Each sender takes a lease of a
+-- few send slots at a time (one round trip per lease, not per message); a slot is a moment on the shared
+-- timeline, ``tat`` (GCRA's "theoretical arrival time") is the next free one. A sender that dies holding a
+-- lease leaves its slots unused: the others go on at the rate, never faster, and nothing waits for it.
+-- The rate is the configured cap, cut by a throttle reply (multiplicative decrease, from what the server
+-- was accepting) and creeping back up (additive increase). Idempotent.
+CREATE TABLE IF NOT EXISTS digest.send_pace (
+    name            text             PRIMARY KEY,     -- the SMTP endpoint, host:port
+    tat             timestamptz      NOT NULL DEFAULT clock_timestamp(),  -- the next free send slot
+    base_rate       double precision,                 -- msg/s right after the last cut (NULL: never cut)
+    base_at         timestamptz,                      -- when it was cut; the rate grows back from there
+    win_at          timestamptz      NOT NULL DEFAULT clock_timestamp(),  -- accepted messages: window start
+    win_accepted    bigint           NOT NULL DEFAULT 0,
+    accepted_rate   double precision,                 -- msg/s the server accepted over the last window
+    throttles       bigint           NOT NULL DEFAULT 0,  -- throttle replies reported, ever
+    updated_at      timestamptz      NOT NULL DEFAULT clock_timestamp()
+);
+
+-- The rate in force at ``at``: the cap (NULL or <= 0: none) or, after a cut, the cut rate grown by ``increase``
+-- per second since (compounded: a cut too deep, e.g. after a burst, is soon made up), never above the cap.
+-- NULL: no limit.
+CREATE OR REPLACE FUNCTION digest.pace_rate(base_rate double precision, base_at timestamptz,
+                                            cap double precision, increase double precision,
+                                            at timestamptz) RETURNS double precision
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE
+        WHEN base_rate IS NULL THEN CASE WHEN cap > 0 THEN cap END
+        WHEN cap > 0 THEN least(cap, base_rate * power(1 + increase, least(extract(epoch FROM at - base_at), 600)))
+        ELSE base_rate * power(1 + increase, least(extract(epoch FROM at - base_at), 600))
+    END
+$$;
+
+-- Take a lease of send slots. ``accepted``: messages the caller's server accepted since its last call (the
+-- measure a cut starts from). Returns how many slots, the wait before the first (s), the spacing (s; 0: no
+-- limit) and the rate in force (NULL: none).
+CREATE OR REPLACE FUNCTION digest.pace_take(p_name text, p_cap double precision, p_accepted bigint,
+                                            p_lease_seconds double precision, p_increase double precision,
+                                            OUT granted integer, OUT wait_s double precision,
+                                            OUT interval_s double precision, OUT rate double precision)
+LANGUAGE plpgsql AS $$
+DECLARE
+    r       digest.send_pace%ROWTYPE;
+    now_    timestamptz := clock_timestamp();
+    window_ double precision;
+    start_  timestamptz;
+BEGIN
+    INSERT INTO digest.send_pace (name) VALUES (p_name) ON CONFLICT (name) DO NOTHING;
+    SELECT * INTO r FROM digest.send_pace WHERE name = p_name FOR UPDATE;
+    window_ := extract(epoch FROM now_ - r.win_at);
+    IF window_ > 10 THEN  -- idle a while: what was accepted then says nothing about now
+        r.accepted_rate := NULL; r.win_at := now_; r.win_accepted := 0;
+    ELSIF window_ >= 1 THEN
+        r.accepted_rate := (r.win_accepted + p_accepted) / window_; r.win_at := now_; r.win_accepted := 0;
+    ELSE
+        r.win_accepted := r.win_accepted + p_accepted;
+    END IF;
+    rate := digest.pace_rate(r.base_rate, r.base_at, p_cap, p_increase, now_);
+    IF rate IS NULL THEN
+        granted := 50; wait_s := 0; interval_s := 0; start_ := now_;
+        r.tat := now_;
+    ELSE
+        granted := greatest(1, least(100, ceil(rate * p_lease_seconds)))::integer;
+        start_ := greatest(r.tat, now_);
+        interval_s := 1 / rate;
+        wait_s := extract(epoch FROM start_ - now_);
+        r.tat := start_ + make_interval(secs => granted / rate);
+    END IF;
+    IF r.base_rate IS NOT NULL AND (p_cap > 0 AND rate >= p_cap OR rate > 1e6) THEN
+        r.base_rate := NULL; r.base_at := NULL;  -- grown back to the cap (or to no limit): forget the cut
+    END IF;
+    UPDATE digest.send_pace SET tat = r.tat, base_rate = r.base_rate, base_at = r.base_at, win_at = r.win_at,
+           win_accepted = r.win_accepted, accepted_rate = r.accepted_rate, updated_at = now_
+     WHERE name = p_name;
+END
+$$;
+
+-- A throttle reply: cut the rate to ``decrease`` x the lower of the rate in force and what the server was
+-- accepting (the highest of the cluster's window and the caller's own rate); one cut per ``min_gap`` seconds
+-- (the replies of one burst arrive together). ``p_accepted``: as for pace_take. Returns the rate now and, when
+-- it cut, what it measured.
+CREATE OR REPLACE FUNCTION digest.pace_throttled(p_name text, p_cap double precision, p_decrease double precision,
+                                                 p_increase double precision, p_min_gap double precision,
+                                                 p_floor double precision, p_accepted bigint,
+                                                 p_own_rate double precision,
+                                                 OUT rate double precision, OUT measured double precision)
+LANGUAGE plpgsql AS $$
+DECLARE
+    r        digest.send_pace%ROWTYPE;
+    now_     timestamptz := clock_timestamp();
+    window_  double precision;
+BEGIN
+    INSERT INTO digest.send_pace (name) VALUES (p_name) ON CONFLICT (name) DO NOTHING;
+    SELECT * INTO r FROM digest.send_pace WHERE name = p_name FOR UPDATE;
+    rate := digest.pace_rate(r.base_rate, r.base_at, p_cap, p_increase, now_);
+    UPDATE digest.send_pace SET throttles = throttles + 1, win_accepted = win_accepted + p_accepted
+     WHERE name = p_name;
+    r.win_accepted := r.win_accepted + p_accepted;
+    IF r.base_at IS NOT NULL AND extract(epoch FROM now_ - r.base_at) < p_min_gap THEN
+        RETURN;
+    END IF;
+    window_ := extract(epoch FROM now_ - r.win_at);
+    -- The highest of the measures: each lags (senders report with their next lease), and a cut too deep
+    -- costs more (it grows back slowly) than one too shallow (the next throttle cuts again).
+    measured := greatest(CASE WHEN window_ >= 0.1 AND window_ <= 10 AND r.win_accepted > 0
+                              THEN r.win_accepted / window_ END, r.accepted_rate, p_own_rate);
+    -- At most halved at once: while every connection pauses, what is accepted says little about the server.
+    rate := greatest(p_floor, p_decrease * least(coalesce(rate, 'Infinity'), coalesce(measured, 'Infinity')),
+                     0.5 * rate);
+    IF rate = 'Infinity' THEN
+        rate := p_floor;  -- nothing accepted yet and no cap: start from the floor and grow
+    END IF;
+    UPDATE digest.send_pace SET base_rate = rate, base_at = now_, updated_at = now_ WHERE name = p_name;
+END
+$$;
