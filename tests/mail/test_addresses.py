@@ -63,4 +63,4 @@ def test_the_address_rules_are_stated_once():
     users = {p.relative_to(root).as_posix() for p in root.glob("plugins/**/*.py")
              if "from billing_digest.mail.addresses import" in p.read_text(encoding="utf-8")}
     assert {"plugins/billing_digest/transform.py", "plugins/billing_digest/delivery/eligibility.py",
-            "plugins/billing_digest/delivery/deliver.py"} <= users
+            "plugins/billing_digest/delivery/prepare.py"} <= users
