@@ -67,6 +67,13 @@ def test_sigkill_mid_batch_then_rerun_sends_exactly_the_rest(world, conn, db_dsn
     env = {**os.environ, "PYTHONPATH": f"{ROOT / 'plugins'}{os.pathsep}{ROOT}"}
     worker = subprocess.Popen([sys.executable, "-c", WORKER, db_dsn, str(smtp_sink.port)], env=env)
     assert third_rcpt.wait(60), "the worker never reached its third message"
+    # The second message's 'sent' mark commits on the ledger thread while the third message travels (it waits
+    # at RCPT for 3 s): wait for that commit, at most 2.5 s, so the kill lands where this test means it to
+    # (a mark still uncommitted at a kill is the message-in-flight window, the other tests' subject).
+    deadline = time.monotonic() + 2.5
+    while time.monotonic() < deadline and conn.execute(
+            "SELECT count(*) FROM digest.deliveries WHERE state = 'sent'").fetchone()[0] < 2:
+        time.sleep(0.05)
     os.kill(worker.pid, signal.SIGKILL)
     worker.wait(10)
     assert worker.returncode == -signal.SIGKILL
