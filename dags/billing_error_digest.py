@@ -275,7 +275,7 @@ def billing_error_digest() -> None:
         import logging
 
         from billing_digest import summary
-        from billing_digest.airflow_glue import glue, metrics, run_note
+        from billing_digest.airflow_glue import alerts, glue, metrics, run_note
         from billing_digest.airflow_glue.run_params import RunParams
         from billing_digest.handoffs import BatchReport, BuiltDay
         from billing_digest.quality import DayCheck
@@ -295,6 +295,7 @@ def billing_error_digest() -> None:
         glue.emit(metrics.of_guides(result.errors, result.errors_with_guide))
         glue.emit(metrics.of_pace(result))
         glue.publish_run_note(ctx["dag"].dag_id, ctx["run_id"], run_note.note(result))
+        alerts.notify_quota(ctx["dag"].dag_id, result, glue.settings().smtp_max_messages_per_day)  # issue 14
         ctx["run_label"] = run_note.label(result)  # type: ignore[typeddict-unknown-key]
         return result.to_xcom()
 

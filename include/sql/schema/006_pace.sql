@@ -113,3 +113,42 @@ BEGIN
     UPDATE digest.send_pace SET base_rate = rate, base_at = now_, updated_at = now_ WHERE name = p_name;
 END
 $$;
+
+-- The provider's daily quota (SES's "maximum send quota": messages per rolling 24 hours), cluster-wide:
+-- messages reserved (accepted, or in flight) per time bucket of 1/24 of the window (an hour for 24 h). A
+-- message is reserved before it is sent and released when it is not accepted; a sender that dies with a
+-- reservation leaves it counted (never over the quota). Idempotent.
+CREATE TABLE IF NOT EXISTS digest.send_quota (
+    name    text        NOT NULL,  -- the SMTP endpoint, host:port (as digest.send_pace)
+    bucket  timestamptz NOT NULL,  -- the bucket's start
+    used    bigint      NOT NULL DEFAULT 0,
+    PRIMARY KEY (name, bucket)
+);
+
+-- Reserve up to ``p_n`` messages of the quota ``p_limit`` per ``p_window`` seconds (trailing: a bucket counts
+-- while any part of it is inside the window, so the count is never under the truth). Serialised on the
+-- limiter's row (digest.send_pace), so concurrent senders never reserve past the quota together.
+-- Returns how many were reserved (0: the quota is reached), in which bucket, and how many are left.
+CREATE OR REPLACE FUNCTION digest.quota_take(p_name text, p_limit bigint, p_window double precision, p_n integer,
+                                             OUT granted integer, OUT bucket timestamptz, OUT remaining bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+    now_   timestamptz := clock_timestamp();
+    width_ double precision := p_window / 24;
+    used_  bigint;
+BEGIN
+    INSERT INTO digest.send_pace (name) VALUES (p_name) ON CONFLICT (name) DO NOTHING;
+    PERFORM 1 FROM digest.send_pace WHERE name = p_name FOR UPDATE;
+    bucket := to_timestamp(floor(extract(epoch FROM now_) / width_) * width_);
+    SELECT coalesce(sum(q.used), 0) INTO used_ FROM digest.send_quota q
+     WHERE q.name = p_name AND q.bucket > now_ - make_interval(secs => p_window + width_);
+    granted := greatest(0, least(p_n, p_limit - used_));
+    remaining := greatest(0, p_limit - used_ - granted);
+    IF granted > 0 THEN
+        INSERT INTO digest.send_quota AS q (name, bucket, used) VALUES (p_name, bucket, granted)
+        ON CONFLICT ON CONSTRAINT send_quota_pkey DO UPDATE SET used = q.used + excluded.used;
+    END IF;
+    DELETE FROM digest.send_quota q  -- long out of every window
+     WHERE q.name = p_name AND q.bucket < now_ - make_interval(secs => 2 * p_window + width_);
+END
+$$;
