@@ -86,7 +86,7 @@ class SmtpSender:
             # The provider's daily quota is reached: no RCPT; left for a later run of the day.
             self._ledger.submit(partial(self.accounting.record, Mark(job.row, "deferred", QUOTA_REASON)))
             return
-        tries = failures = 0
+        tries = failures = throttles = 0
         while True:
             self.pace.acquire()
             tries += 1
@@ -95,7 +95,8 @@ class SmtpSender:
                 self.client.send(job.envelope_from or self.envelope_from, job.envelope_to, job.message,
                                  before_accept=self._ledger.wait, smtputf8=job.smtputf8)
             except ThrottledError as exc:
-                reply, verdict = str(exc), self._throttled(job, exc)
+                throttles += 1
+                reply, verdict = str(exc), self._throttled(job, exc, again=throttles > 1)
                 if verdict.action == "retry":
                     self.sleep(verdict.delay)
                     if self.halt.is_set():
@@ -139,10 +140,10 @@ class SmtpSender:
         self.policy.accepted()  # not the server struggling
         self._ledger.submit(partial(self.accounting.record, Mark(job.row, "skipped", "needs_smtputf8")))
 
-    def _throttled(self, job: Send, exc: ThrottledError) -> Verdict:
+    def _throttled(self, job: Send, exc: ThrottledError, again: bool) -> Verdict:
         self.accounting.throttled += 1
         self.pace.throttled()
-        verdict = self.policy.throttled(self.clock() - self._last_progress)
+        verdict = self.policy.throttled(self.clock() - self._last_progress, again)
         if verdict.action == "retry":
             self.accounting.throttle_pause_seconds += verdict.delay
             log.warning("entity=%s user=%s throttled (%s): pause %.1fs, then send it again",
