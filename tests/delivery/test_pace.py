@@ -204,7 +204,7 @@ def test_after_a_cut_the_rate_climbs_back_fast_to_just_under_where_it_was_refuse
     assert rate(50.0, reach, 100.0) == pytest.approx(95.0)
     assert rate(50.0, reach + 1, 100.0) == pytest.approx(95.0 * math.exp(0.1), rel=1e-6)  # then gently: +10.5%
     assert rate(50.0, reach + 3, 100.0) == pytest.approx(95.0 * math.exp(0.9), rel=1e-6)  # and faster: x2.46
-    assert rate(50.0, 2.0, None) == pytest.approx(112.5)                    # no limit known: +50%/s (slow start)
+    assert rate(50.0, 1.0, None) == pytest.approx(112.5)                    # no limit known: x2.25/s (slow start)
     assert rate(50.0, 10.0, 100.0, cap=80.0) == 80.0                        # never above the cap
 
 

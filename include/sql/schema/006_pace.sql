@@ -23,7 +23,8 @@ ALTER TABLE digest.send_pace ADD COLUMN IF NOT EXISTS peak double precision;
 
 -- The rate in force at ``at``: the cap (NULL or <= 0: none) or, after a cut, the cut rate grown back: by ``fast``
 -- per second (compounded) up to ``rejoin`` x ``peak`` (where the server throttled: getting back there is safe),
--- then by ``increase`` per second (compounded: probing for more), never above the cap. NULL: no limit.
+-- then x exp(increase x t^2) (probing for more, gently, then faster); with no peak known (a cut from no limit)
+-- by (1 + fast)^2 per second until the next throttle. Never above the cap. NULL: no limit.
 CREATE OR REPLACE FUNCTION digest.pace_rate(base_rate double precision, base_at timestamptz, peak double precision,
                                             cap double precision, increase double precision, fast double precision,
                                             rejoin double precision, at timestamptz) RETURNS double precision
@@ -37,8 +38,8 @@ BEGIN
     IF base_rate IS NULL THEN
         RETURN CASE WHEN cap > 0 THEN cap END;
     END IF;
-    IF target IS NULL THEN  -- cut from no limit: where the server says no is unknown (slow start, as TCP's)
-        grown := base_rate * power(1 + fast, t);
+    IF target IS NULL THEN  -- cut from no limit: where the server says no is unknown (TCP's slow start: what
+        grown := base_rate * power(1 + fast, 2 * t);  -- was measured while the senders were starting may be low)
         RETURN CASE WHEN cap > 0 THEN least(cap, grown) ELSE grown END;
     ELSIF base_rate >= target OR fast <= 0 THEN
         reach := 0; target := base_rate;
@@ -128,15 +129,15 @@ BEGIN
     -- costs more (it grows back slowly) than one too shallow (the next throttle cuts again).
     measured := greatest(CASE WHEN window_ >= 0.3 AND window_ <= 10 AND r.win_accepted > 0
                               THEN r.win_accepted / window_ END, r.accepted_rate, p_own_rate);
+    IF rate IS NULL AND measured IS NULL THEN
+        RETURN;  -- no limit yet and nothing measured: no cut (it would start from nothing); the next one cuts
+    END IF;
     -- At most halved at once: while every connection pauses, what is accepted says little about the server.
     -- Where the server said no: unknown when no rate was in force (the first throttle, the senders still
     -- starting: what was measured then is no limit); else the lower of the rate in force and what it accepted.
     r.peak := CASE WHEN rate IS NOT NULL THEN least(rate, coalesce(measured, 'Infinity')) END;
     rate := greatest(p_floor, p_decrease * least(coalesce(rate, 'Infinity'), coalesce(measured, 'Infinity')),
                      0.5 * rate);
-    IF rate = 'Infinity' THEN
-        rate := p_floor;  -- nothing accepted yet and no cap: start from the floor and grow
-    END IF;
     UPDATE digest.send_pace SET base_rate = rate, base_at = now_, peak = r.peak, updated_at = now_
      WHERE name = p_name;
 END
