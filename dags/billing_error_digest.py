@@ -17,7 +17,8 @@ e-mailed and nothing is sent) → `extract_errors` (SQL, stages the window's err
 `digest.errors`) → `check_quality` (holds the day, before anything is sent, when the attempt
 history does not cover the window, when a topic's error rate is wildly off its trailing days, or on
 systemic problems; says why) → `build_digests` (pandas: topics, group per company, recipients;
-stages payloads and the delivery ledger `digest.deliveries`) → `plan_batches` → `deliver`
+stages payloads and the delivery ledger `digest.deliveries`) → `read_bounces` (optional: the bounce
+mailbox's DSNs to the suppression list) → `plan_batches` → `deliver`
 (mapped over at most `max_batches` batches; one SMTP connection per batch) → `summarize`
 (counts by outcome and reason: XCom, log, metrics, and this run's note in the UI) →
 `apply_retention` (deletes our tables' rows older than their retention settings, in small

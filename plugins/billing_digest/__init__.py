@@ -57,7 +57,7 @@ Rooms
         tokens      HMAC tokens and the link the e-mails carry
         app         the service (FastAPI): confirm on GET, unsubscribe on POST
         server      serves the app on its own (uvicorn)
-    airflow_glue/   Airflow: connections, Variables, alerts, metrics, notes
+    airflow_glue/   Airflow: connections, Variables, task bodies beyond wiring, alerts, metrics, notes
         glue        connections, the settings Variable, metrics emission, the run note through the REST API
         alerts      e-mails to the data team: a failed or held run, a late run
         late_alert  the Deadline Alert's callback, light to import at parse time
