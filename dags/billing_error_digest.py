@@ -17,7 +17,8 @@ e-mailed and nothing is sent) → `extract_errors` (SQL, stages the window's err
 `digest.errors`) → `check_quality` (holds the day, before anything is sent, when the attempt
 history does not cover the window, when a topic's error rate is wildly off its trailing days, or on
 systemic problems; says why) → `build_digests` (pandas: topics, group per company, recipients;
-stages payloads and the delivery ledger `digest.deliveries`) → `plan_batches` → `deliver`
+stages payloads and the delivery ledger `digest.deliveries`) → `read_bounces` (optional: the bounce
+mailbox's DSNs to the suppression list) → `plan_batches` → `deliver`
 (mapped over at most `max_batches` batches; one SMTP connection per batch) → `summarize`
 (counts by outcome and reason: XCom, log, metrics, and this run's note in the UI) →
 `apply_retention` (deletes our tables' rows older than their retention settings, in small
@@ -154,43 +155,9 @@ def billing_error_digest() -> None:
     @task.sensor(mode="reschedule", poke_interval=FRESHNESS_POKE_SECONDS,
                  timeout=FRESHNESS_TIMEOUT_HOURS * 3600, retries=3)
     def wait_for_billing_data():
-        import logging
+        from billing_digest.airflow_glue.wait_for_data import poke
 
-        from airflow.sdk import PokeReturnValue
-        from airflow.sdk.exceptions import AirflowFailException
-
-        from billing_digest import freshness
-        from billing_digest.airflow_glue import day_runs as glue_day_runs
-        from billing_digest.airflow_glue import glue
-        from billing_digest.airflow_glue.run_params import InvalidRunParams, RunParams
-        from billing_digest.handoffs import RunWindow
-        from billing_digest.window import not_ended_yet, run_window
-
-        ctx = get_current_context()
-        try:  # the first task: a bad parameter, a day not over yet or an unsafe secret fail the run at once
-            params = RunParams.from_context(ctx)
-        except InvalidRunParams as exc:
-            raise AirflowFailException(str(exc)) from exc
-        window = run_window(ctx, pendulum.now("UTC"))
-        logging.getLogger("billing_digest").info(
-            "digest of %s (window %s to %s local), run %s, mode: %s", f"{window.digest_date:%d/%m/%Y}",
-            f"{window.start:%d/%m %H:%M}", f"{window.end:%d/%m %H:%M}", ctx["run_id"], params.mode)
-        if (too_early := not_ended_yet(window, pendulum.now("UTC"))) is not None:
-            raise AirflowFailException(too_early)
-        settings = glue.settings()
-        if (other := glue_day_runs.earlier_run_of_day(glue_day_runs.active_runs(ctx["dag"].dag_id) or [],
-                                                      ctx["run_id"], window.digest_date)) is not None:
-            logging.getLogger("billing_digest").info("waiting: run %s is running the digest of %s (one run per "
-                                                     "day at a time)", other, f"{window.digest_date:%d/%m/%Y}")
-            glue.publish_run_note(ctx["dag"].dag_id, ctx["run_id"], glue_day_runs.waiting_note(window.digest_date,
-                                                                                                 other))
-            return PokeReturnValue(is_done=False)
-        with glue.billing_db() as conn:
-            state = freshness.measure(conn, window, dt.timedelta(hours=settings.freshness_tolerance_hours),
-                                      settings.freshness_query)
-        logging.getLogger("billing_digest").info("%s: %s", "arrived" if state.arrived else "waiting",
-                                                 state.describe(window))
-        return PokeReturnValue(is_done=state.arrived, xcom_value=RunWindow(window.start, window.end).to_xcom())
+        return poke(get_current_context())
 
     @task
     def extract_errors(window: dict) -> dict:
@@ -272,32 +239,9 @@ def billing_error_digest() -> None:
 
     @task(trigger_rule="none_failed", map_index_template="{{ run_label }}")
     def summarize(built: dict, checked: dict, reports: list[dict] | None) -> dict:
-        import logging
+        from billing_digest.airflow_glue.summarize import summarize_run
 
-        from billing_digest import summary
-        from billing_digest.airflow_glue import alerts, glue, metrics, run_note
-        from billing_digest.airflow_glue.run_params import RunParams
-        from billing_digest.handoffs import BatchReport, BuiltDay
-        from billing_digest.quality import DayCheck
-
-        ctx = get_current_context()
-        params = RunParams.from_context(ctx)
-        check = DayCheck.from_xcom(checked)
-        # One slice request: iterating the lazy sequence would probe past its end (a logged 404).
-        batch_reports = [BatchReport.from_xcom(r) for r in (reports[:] if reports else [])]
-        with glue.billing_db() as conn:
-            result = summary.summarize(conn, BuiltDay.from_xcom(built), batch_reports, ctx["run_id"],
-                                       check.accepted_anomaly, mode=params.mode, volume_note=check.volume_note)
-            if not params.dry_run:  # a dry run leaves the day's report (and the volume baseline) alone
-                summary.save(conn, result)
-        logging.getLogger("billing_digest").info("run summary\n%s", summary.format_table(result))
-        glue.emit(metrics.of_run(result.this_run, result.errors_by_topic, batch_reports))
-        glue.emit(metrics.of_guides(result.errors, result.errors_with_guide))
-        glue.emit(metrics.of_pace(result))
-        glue.publish_run_note(ctx["dag"].dag_id, ctx["run_id"], run_note.note(result))
-        alerts.notify_quota(ctx["dag"].dag_id, result, glue.settings().smtp_max_messages_per_day)  # issue 14
-        ctx["run_label"] = run_note.label(result)  # type: ignore[typeddict-unknown-key]
-        return result.to_xcom()
+        return summarize_run(get_current_context(), built, checked, reports)
 
     @task
     def apply_retention(built: dict, _summary: dict) -> list[dict]:

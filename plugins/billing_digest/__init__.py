@@ -57,7 +57,7 @@ Rooms
         tokens      HMAC tokens and the link the e-mails carry
         app         the service (FastAPI): confirm on GET, unsubscribe on POST
         server      serves the app on its own (uvicorn)
-    airflow_glue/   Airflow: connections, Variables, alerts, metrics, notes
+    airflow_glue/   Airflow: connections, Variables, task bodies beyond wiring, alerts, metrics, notes
         glue        connections, the settings Variable, metrics emission, the run note through the REST API
         alerts      e-mails to the data team: a failed or held run, a late run
         late_alert  the Deadline Alert's callback, light to import at parse time
@@ -66,6 +66,8 @@ Rooms
         run_params  a run's parameters read once into one typed shape; the delivery options built there
         day_runs    one run per digest day at a time: wait while an earlier run of the day is active
         bounce_mailbox  the read_bounces step: the bounce mailbox over IMAP (connection billing_bounces)
+        wait_for_data   the wait_for_billing_data sensor's poke: parameters, window, one run per day, freshness
+        summarize       the summarize step: the run's counts saved, logged, emitted as metrics, noted in the UI
 """
 
 DAG_ID = "billing_error_digest"

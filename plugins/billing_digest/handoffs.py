@@ -2,7 +2,9 @@
 
 Each is a frozen dataclass. :meth:`Handoff.to_xcom` gives the JSON-safe dict Airflow stores
 (dates as ISO strings); :meth:`Handoff.from_xcom` parses it back, once, at the start of the
-receiving task. Nothing else in the package sees the dict form.
+receiving task. Nothing else in the package sees the dict form, but for one kept copy: the run's
+summary (``summary.RunSummary``) is saved as that dict in ``digest.day_reports``, where the history
+page (:mod:`billing_digest.history`) reads it back.
 """
 
 from __future__ import annotations

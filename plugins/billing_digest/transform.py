@@ -99,12 +99,19 @@ def prepare_errors(errors: pd.DataFrame, problems: Problems) -> pd.DataFrame:
     """Validate and normalise staged errors; returns the rows that go into digests, with ``topic``.
 
     Dropped (counted, not shown): rows whose invoice is unknown (no entity to route to),
-    unknown steps or statuses, steps the digest does not cover. Shown with a placeholder
-    (counted): missing customer, message, amount or invoice path; over-precise amounts.
+    unknown steps or statuses, steps the digest does not cover (:func:`_rows_to_keep`). Shown
+    with a placeholder (counted): missing customer, message, amount or invoice path; over-precise
+    amounts (:func:`_normalise`).
     """
-    df = errors.copy()
-    key = df["invoice_id"].astype("string") + ":" + df["step"].astype("string")
+    key = errors["invoice_id"].astype("string") + ":" + errors["step"].astype("string")
+    keep = _rows_to_keep(errors, key, problems)
+    df = errors[keep].copy()
+    _normalise(df, key[keep], problems)
+    return df
 
+
+def _rows_to_keep(df: pd.DataFrame, key: pd.Series, problems: Problems) -> pd.Series:
+    """Which rows can go into a digest; each one that cannot is counted under its reason."""
     unroutable = df["entity_id"].isna()
     problems.add("unknown_invoice", key[unroutable])
 
@@ -117,13 +124,26 @@ def prepare_errors(errors: pd.DataFrame, problems: Problems) -> pd.DataFrame:
     failed = df["kind"].eq("failed")
     unknown_status = failed & ~df["status"].isin(FAILED_STATUSES) & known_step & ~unroutable
     problems.add("unknown_status", key[unknown_status])
+    return ~unroutable & known_step & ~unknown_status
 
-    keep = ~unroutable & known_step & ~unknown_status
-    df = df[keep].copy()
-    key = key[keep]
+
+def _normalise(df: pd.DataFrame, key: pd.Series, problems: Problems) -> None:
+    """The kept rows (``df``, changed in place) made safe to show, placeholders counted."""
     df["entity_id"] = df["entity_id"].astype("int64")
     df["topic"] = df["step"].map(STEP_TOPIC)
+    _normalise_messages(df, key, problems)
+    _normalise_amounts(df, key, problems)
+    _normalise_paths(df, key, problems)
+    df["invoice_number"] = clean_text(df["invoice_number"], 60).fillna("#" + df["invoice_id"].astype("string"))
+    df["entity_name"] = clean_text(df["entity_name"], 200).fillna("Empresa " + df["entity_id"].astype("string"))
+    if "entity_cnpj" in df:  # shown as the source has it when it is not 14 digits (formatting.cnpj_br)
+        df["entity_cnpj"] = clean_text(df["entity_cnpj"], 40)
+    df["billing_type"] = df["billing_type"].where(df["billing_type"].isin(["manual", "automatic"]), None)
+    df["attempts"] = pd.to_numeric(df["attempts"], errors="coerce").fillna(0).astype("int64")
 
+
+def _normalise_messages(df: pd.DataFrame, key: pd.Series, problems: Problems) -> None:
+    """The customer's name and the error's message and code: cleaned, cut, placeholders."""
     customer = clean_text(df["customer_name"], 200)
     problems.add("missing_customer", key[customer.isna()])
     df["customer_name"] = customer.fillna(CUSTOMER_PLACEHOLDER)
@@ -138,25 +158,23 @@ def prepare_errors(errors: pd.DataFrame, problems: Problems) -> pd.DataFrame:
     df["error_message"] = message.fillna(MESSAGE_PLACEHOLDER)
     df["error_code"] = clean_text(df["error_code"], 40)
 
+
+def _normalise_amounts(df: pd.DataFrame, key: pd.Series, problems: Problems) -> None:
+    """Amounts to cents as strings; rounded and missing ones counted."""
     cents = [_to_cents(v) for v in df["amount"].tolist()]
     df["amount"] = [c[0] for c in cents]
     rounded = pd.Series([c[1] for c in cents], index=df.index, dtype=bool)
     problems.add("amount_rounded", key[rounded & df["amount"].notna()])
     problems.add("missing_amount", key[df["amount"].isna()])
 
+
+def _normalise_paths(df: pd.DataFrame, key: pd.Series, problems: Problems) -> None:
+    """An invoice path that is not a plain same-site path becomes the product's path for the invoice."""
     path = df["invoice_path"].astype("string").str.strip()
     valid_path = path.fillna("").str.fullmatch(_PATH_RE) & ~path.fillna("").str.startswith("//")
     problems.add("missing_invoice_path", key[~valid_path])
     fallback = df["invoice_id"].map(product.invoice_path).astype("string")
     df["invoice_path"] = path.where(valid_path, fallback)
-
-    df["invoice_number"] = clean_text(df["invoice_number"], 60).fillna("#" + df["invoice_id"].astype("string"))
-    df["entity_name"] = clean_text(df["entity_name"], 200).fillna("Empresa " + df["entity_id"].astype("string"))
-    if "entity_cnpj" in df:  # shown as the source has it when it is not 14 digits (formatting.cnpj_br)
-        df["entity_cnpj"] = clean_text(df["entity_cnpj"], 40)
-    df["billing_type"] = df["billing_type"].where(df["billing_type"].isin(["manual", "automatic"]), None)
-    df["attempts"] = pd.to_numeric(df["attempts"], errors="coerce").fillna(0).astype("int64")
-    return df
 
 
 def _missing(value: Any) -> bool:

@@ -7,6 +7,9 @@ Routes (all behind :func:`require_access`):
   message_id) and one recipient's e-mail rendered from the stored payload: the HTML in a
   sandboxed ``<iframe srcdoc>`` and the text part.
 - ``GET /message.eml``: that e-mail as the whole MIME message.
+- ``GET /history``: the days compared over a period (:mod:`billing_digest.history`, charts from
+  :mod:`digest_preview.charts`).
+- ``POST /suppression/lift``: lift one address's suppression (needs edit on the DAG).
 
 The e-mail is rendered by ``billing_digest.mail.render.Renderer`` from the payload the run stored,
 for the recipient the ledger names, at the time it was sent (``sent_at``), so the bodies are
@@ -161,109 +164,127 @@ def _neutral(value: Any) -> Any:
     return neutralise(value, keep_line_breaks=True) if type(value) is str else value
 
 
-# -- app -------------------------------------------------------------------------------------
-def create_app() -> FastAPI:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
-                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-                             finalize=_neutral)
-    env.filters["utc"] = utc
-    page = env.get_template("page.html.j2")
+def preview_email(config: Settings, digest: dict[str, Any], chosen: dict[str, Any], digest_date: dt.date,
+                  entity_id: int) -> dict[str, Any]:
+    """The chosen recipient's e-mail, rendered from the digest's stored payload as it was sent."""
+    renderer = renderer_for(config)
+    payload: EntityDigest = digest["payload"]
+    rendered = renderer.render(payload, recipient_of(chosen), send_time(chosen))
+    return {"subject": rendered.subject, "html": rendered.html, "text": rendered.text,
+            "from": config.sender, "to": recipient_of(chosen).email,
+            "message_id": chosen["message_id"] or renderer.message_id(
+                digest_date.isoformat(), entity_id, chosen["user_id"]),
+            "as_of": send_time(chosen), "sent": chosen["sent_at"] is not None}
 
-    app = FastAPI(title="Billing digest preview", docs_url=None, redoc_url=None, openapi_url=None,
-                  dependencies=[Depends(require_access)])
 
-    @app.exception_handler(HTTPException)
-    async def login_hint(request: Request, exc: HTTPException) -> Response:
+def preview_context(conn: psycopg.Connection, config: Settings, digest_date: dt.date | None,
+                    entity_id: int | None, user_id: int | None) -> dict[str, Any]:
+    """What the preview page shows: the known days, the day's digests and ledger counts, and for a
+    chosen company its digest, recipients and one recipient's e-mail."""
+    days = _rows(conn, sql.load("preview/days"))
+    if digest_date is None and days:
+        digest_date = days[0]["digest_date"]
+    digests = _rows(conn, sql.load("preview/day_digests"), digest_date=digest_date) if digest_date else []
+    ledger = (_rows(conn, sql.load("summary/ledger_by_state"), digest_date=digest_date) if digest_date else [])
+    by_state = {s: 0 for s in STATES}
+    for row in ledger:
+        by_state[row["state"]] = by_state.get(row["state"], 0) + int(row["n"])
+    digest = recipients = chosen = email = None
+    if digest_date and entity_id is not None:
+        found = _rows(conn, sql.load("preview/digest"), digest_date=digest_date, entity_id=entity_id)
+        digest = found[0] if found else None
+        recipients = _rows(conn, sql.load("preview/recipients"), digest_date=digest_date, entity_id=entity_id)
+        chosen = pick_recipient(recipients, user_id)
+        if digest and chosen:
+            email = preview_email(config, digest, chosen, digest_date, entity_id)
+    hold = holds.of_day(conn, digest_date) if digest_date else None
+    return dict(hold=hold, what_to_do=holds.WHAT_TO_DO,
+                prefix=URL_PREFIX, days=days, digest_date=digest_date, digests=digests, by_state=by_state,
+                total_errors=sum(d["error_count"] for d in digests), entity_id=entity_id, digest=digest,
+                recipients=recipients, chosen=chosen, email=email, states=STATES, dag_id=DAG_ID)
+
+
+# -- routes ----------------------------------------------------------------------------------
+class Pages:
+    """The page templates (``templates/``): every plain string they print is neutralised."""
+
+    def __init__(self) -> None:
+        self.env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
+                                      undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                                      finalize=_neutral)
+        self.env.filters["utc"] = utc
+        self.preview = self.env.get_template("page.html.j2")
+        self.history = self.env.get_template("history.html.j2")
+
+    async def login_hint(self, request: Request, exc: HTTPException) -> Response:
         """A browser that is not logged in gets the status and a link to Airflow's login."""
         if exc.status_code == status.HTTP_401_UNAUTHORIZED and "text/html" in request.headers.get("accept", ""):
             try:
                 login = get_auth_manager().get_url_login(next_url=str(request.url))
             except Exception:  # no auth manager in this process: still refuse, plainly
                 login = "/auth/login"
-            body = env.get_template("login.html.j2").render(login=login, detail=exc.detail)
+            body = self.env.get_template("login.html.j2").render(login=login, detail=exc.detail)
             return HTMLResponse(body, status_code=exc.status_code, headers=exc.headers)
         return await http_exception_handler(request, exc)
 
-    @app.get("/", response_class=HTMLResponse)
-    def preview(conn: Conn, config: Config, may_lift: MayLift,
-                digest_date: Annotated[dt.date | None, Query()] = None,
-                entity_id: Annotated[str | None, Query(pattern=r"^\d*$")] = None,
-                user_id: Annotated[str | None, Query(pattern=r"^\d*$")] = None,
-                width: Annotated[Literal["desktop", "phone"], Query()] = "desktop") -> HTMLResponse:
-        # The form sends an empty entity_id for "all companies".
-        entity_id, user_id = _int_or_none(entity_id), _int_or_none(user_id)
-        days = _rows(conn, sql.load("preview/days"))
-        if digest_date is None and days:
-            digest_date = days[0]["digest_date"]
-        digests = _rows(conn, sql.load("preview/day_digests"), digest_date=digest_date) if digest_date else []
-        ledger = (_rows(conn, sql.load("summary/ledger_by_state"), digest_date=digest_date) if digest_date else [])
-        by_state = {s: 0 for s in STATES}
-        for row in ledger:
-            by_state[row["state"]] = by_state.get(row["state"], 0) + int(row["n"])
-        digest = recipients = chosen = email = None
-        if digest_date and entity_id is not None:
-            found = _rows(conn, sql.load("preview/digest"), digest_date=digest_date, entity_id=entity_id)
-            digest = found[0] if found else None
-            recipients = _rows(conn, sql.load("preview/recipients"), digest_date=digest_date, entity_id=entity_id)
-            chosen = pick_recipient(recipients, user_id)
-            if digest and chosen:
-                renderer = renderer_for(config)
-                payload: EntityDigest = digest["payload"]
-                rendered = renderer.render(payload, recipient_of(chosen), send_time(chosen))
-                email = {"subject": rendered.subject, "html": rendered.html, "text": rendered.text,
-                         "from": config.sender, "to": recipient_of(chosen).email,
-                         "message_id": chosen["message_id"] or renderer.message_id(
-                             digest_date.isoformat(), entity_id, chosen["user_id"]),
-                         "as_of": send_time(chosen), "sent": chosen["sent_at"] is not None}
-        hold = holds.of_day(conn, digest_date) if digest_date else None
-        html = page.render(
-            hold=hold, what_to_do=holds.WHAT_TO_DO,
-            prefix=URL_PREFIX, days=days, digest_date=digest_date, digests=digests, by_state=by_state,
-            total_errors=sum(d["error_count"] for d in digests), entity_id=entity_id, digest=digest,
-            recipients=recipients, chosen=chosen, email=email, width=width, states=STATES, dag_id=DAG_ID,
-            can_lift=may_lift)
-        return HTMLResponse(html)
+    def preview_view(self, conn: Conn, config: Config, may_lift: MayLift,
+                     digest_date: Annotated[dt.date | None, Query()] = None,
+                     entity_id: Annotated[str | None, Query(pattern=r"^\d*$")] = None,
+                     user_id: Annotated[str | None, Query(pattern=r"^\d*$")] = None,
+                     width: Annotated[Literal["desktop", "phone"], Query()] = "desktop") -> HTMLResponse:
+        """A day, a company, one recipient's e-mail (the form sends an empty entity_id for "all companies")."""
+        context = preview_context(conn, config, digest_date, _int_or_none(entity_id), _int_or_none(user_id))
+        return HTMLResponse(self.preview.render(**context, width=width, can_lift=may_lift))
 
-    @app.post("/suppression/lift")
-    def lift_suppression(request: Request, user: User, may_lift: MayLift,
-                         conn: Annotated[psycopg.Connection, Depends(billing_conn_for_lifts)],
-                         address: Annotated[str, Query(min_length=3, max_length=320)],
-                         digest_date: dt.date, entity_id: int) -> Response:
-        """Lift one address's suppression (issue 15), recorded with who did it; back to the company."""
-        if not may_lift:
-            raise HTTPException(status.HTTP_403_FORBIDDEN, f"Forbidden: lifting a suppression needs edit on {DAG_ID}")
-        origin = request.headers.get("origin")
-        if origin and origin.split("://", 1)[-1] != request.headers.get("host", ""):
-            raise HTTPException(status.HTTP_403_FORBIDDEN, "Forbidden: a cross-site request")
-        lifted = suppression.lift(conn, "manual", addresses=[address], actor=user.get_name(), detail="preview page")
-        log.info("suppression of %s %s by %s on the preview page", address, "lifted" if lifted else "not found",
-                 user.get_name())
-        return RedirectResponse(f"{URL_PREFIX}/?digest_date={digest_date}&entity_id={entity_id}",
-                                status_code=status.HTTP_303_SEE_OTHER)
-
-    history_page = env.get_template("history.html.j2")
-
-    @app.get("/history", response_class=HTMLResponse)
-    def history_view(conn: Conn, config: Config, days: Annotated[int, Query(ge=7, le=1100)] = 90,
+    def history_view(self, conn: Conn, config: Config, days: Annotated[int, Query(ge=7, le=1100)] = 90,
                      end: Annotated[dt.date | None, Query()] = None) -> HTMLResponse:
         """The days compared over a period (default: the 90 days to the newest known day)."""
         end = end or history.last_day(conn) or dt.date.today()
         period = history.load(conn, end - dt.timedelta(days=days - 1), end, config)
-        html = history_page.render(history=period, days=days, charts=charts, topics=TOPICS, dag_id=DAG_ID,
+        html = self.history.render(history=period, days=days, charts=charts, topics=TOPICS, dag_id=DAG_ID,
                                    link=lambda d: f"./?digest_date={d.isoformat()}", outcomes=history.OUTCOMES)
         return HTMLResponse(html)
 
-    @app.get("/message.eml")
-    def message(conn: Conn, config: Config, digest_date: dt.date, entity_id: int, user_id: int) -> Response:
-        found = _rows(conn, sql.load("preview/digest"), digest_date=digest_date, entity_id=entity_id)
-        rows = [r for r in _rows(conn, sql.load("preview/recipients"), digest_date=digest_date, entity_id=entity_id)
-                if r["user_id"] == user_id]
-        if not found or not rows:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "No such digest or recipient")
-        payload: EntityDigest = found[0]["payload"]
-        _, raw = renderer_for(config).message(payload, recipient_of(rows[0]), send_time(rows[0]))
-        name = f"billing-digest-{digest_date}-{entity_id}-{user_id}.eml"
-        return Response(raw, media_type="message/rfc822",
-                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
+def lift_suppression(request: Request, user: User, may_lift: MayLift,
+                     conn: Annotated[psycopg.Connection, Depends(billing_conn_for_lifts)],
+                     address: Annotated[str, Query(min_length=3, max_length=320)],
+                     digest_date: dt.date, entity_id: int) -> Response:
+    """Lift one address's suppression (issue 15), recorded with who did it; back to the company."""
+    if not may_lift:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"Forbidden: lifting a suppression needs edit on {DAG_ID}")
+    origin = request.headers.get("origin")
+    if origin and origin.split("://", 1)[-1] != request.headers.get("host", ""):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "Forbidden: a cross-site request")
+    lifted = suppression.lift(conn, "manual", addresses=[address], actor=user.get_name(), detail="preview page")
+    log.info("suppression of %s %s by %s on the preview page", address, "lifted" if lifted else "not found",
+             user.get_name())
+    return RedirectResponse(f"{URL_PREFIX}/?digest_date={digest_date}&entity_id={entity_id}",
+                            status_code=status.HTTP_303_SEE_OTHER)
+
+
+def message(conn: Conn, config: Config, digest_date: dt.date, entity_id: int, user_id: int) -> Response:
+    """One recipient's e-mail as the whole MIME message, to download."""
+    found = _rows(conn, sql.load("preview/digest"), digest_date=digest_date, entity_id=entity_id)
+    rows = [r for r in _rows(conn, sql.load("preview/recipients"), digest_date=digest_date, entity_id=entity_id)
+            if r["user_id"] == user_id]
+    if not found or not rows:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "No such digest or recipient")
+    payload: EntityDigest = found[0]["payload"]
+    _, raw = renderer_for(config).message(payload, recipient_of(rows[0]), send_time(rows[0]))
+    name = f"billing-digest-{digest_date}-{entity_id}-{user_id}.eml"
+    return Response(raw, media_type="message/rfc822",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+def create_app() -> FastAPI:
+    """The page's app: every route behind :func:`require_access`."""
+    pages = Pages()
+    app = FastAPI(title="Billing digest preview", docs_url=None, redoc_url=None, openapi_url=None,
+                  dependencies=[Depends(require_access)])
+    app.add_exception_handler(HTTPException, pages.login_hint)
+    app.add_api_route("/", pages.preview_view, methods=["GET"], response_class=HTMLResponse, name="preview")
+    app.add_api_route("/suppression/lift", lift_suppression, methods=["POST"])
+    app.add_api_route("/history", pages.history_view, methods=["GET"], response_class=HTMLResponse)
+    app.add_api_route("/message.eml", message, methods=["GET"])
     return app

@@ -166,7 +166,7 @@ def quota_message(sender: str, to: str, dag_id: str, summary: RunSummary, limit:
                     "If this happens often, ask the provider for a larger quota (docs/provider-pace.md).\n")
 
 
-def notify_quota(dag_id: str, summary: RunSummary, limit: int) -> None:
+def notify_quota(dag_id: str, summary: RunSummary) -> None:
     """E-mail ``alert_email`` that the daily quota left digests waiting; never fails the run."""
     if not summary.quota_deferred:
         return
@@ -175,7 +175,8 @@ def notify_quota(dag_id: str, summary: RunSummary, limit: int) -> None:
         if not settings.alert_email:
             log.warning("daily quota reached; no alert_email configured, nobody is e-mailed")
             return
-        _send(quota_message(settings.sender, settings.alert_email, dag_id, summary, limit), glue.smtp_settings())
+        _send(quota_message(settings.sender, settings.alert_email, dag_id, summary,
+                            settings.smtp_max_messages_per_day), glue.smtp_settings())
         log.info("daily-quota alert sent to the data team")
     except (SmtpError, ValueError, OSError) as exc:
         log.error("could not send the daily-quota alert: %s", exc)

@@ -1,7 +1,8 @@
 """Fast assembly of a multipart/alternative message (text + HTML, UTF-8, quoted-printable).
 
 ``email.message.EmailMessage`` spends most of a digest's build time in its policy machinery
-(~700 messages/s here); the digest needs 3,000/s, so the skeleton is written directly.
+(~700 messages/s here); rendering's target is 6,000/s (bench/RESULTS.md), so the skeleton is
+written directly.
 What is delicate is still done by the standard library: RFC 2047 encoding of names and
 subjects (``email.header``/``email.utils``), quoted-printable (``binascii``). The output is
 checked by the tests with ``email.parser`` (policy default).

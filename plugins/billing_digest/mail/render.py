@@ -2,7 +2,7 @@
 
 Everything the recipient reads is pt-BR (:mod:`billing_digest.mail.formatting`). Recipients of one
 company read the same topics: they are formatted, rendered and quoted-printable encoded once per
-company (:meth:`Renderer.entity_view`); a recipient's own parts (first name, unsubscribe link)
+company (:meth:`CompanyViews.entity_view`); a recipient's own parts (first name, unsubscribe link)
 are rendered around them. Headers are :mod:`billing_digest.mail.headers`' business, the MIME
 skeleton :mod:`billing_digest.mail.mime`'s.
 """
@@ -22,7 +22,7 @@ from markupsafe import Markup
 from billing_digest import NOTIFICATION_KIND, causes, product
 from billing_digest.mail import headers, mime, templates
 from billing_digest.mail.formatting import cnpj_br, date_br, money
-from billing_digest.payload import CauseDigest, CauseGuide, EntityDigest, ErrorItem
+from billing_digest.payload import CauseDigest, CauseGuide, EntityDigest, ErrorItem, TopicDigest
 from billing_digest.settings import Settings
 from billing_digest.sql import include_dir
 from billing_digest.text import first_name
@@ -165,24 +165,17 @@ def scope_label(fix: str, count: int) -> str:
     return "A nova tentativa é automática: não é preciso fazer nada."
 
 
-class Renderer:
-    """Templates compiled once; :meth:`message` builds one e-mail per (recipient, company digest)."""
+class CompanyViews:
+    """The company's part of its recipients' messages (:meth:`entity_view`): formatted, rendered and
+    encoded once per company, kept for the next ``cache_size`` companies; and the links it carries."""
 
-    def __init__(self, settings: Settings, templates_dir: Path | None = None, cache_size: int = 256):
+    def __init__(self, settings: Settings, compiled: templates.Templates, cache_size: int = 256):
         self.settings = settings
         self.base_url = settings.base_url.rstrip("/")
-        self.sender = headers.Sender.parse(settings.sender)
-        self.templates = templates.load(Path(templates_dir or include_dir() / "templates"))
+        self.templates = compiled
         self._views: dict[int, tuple[EntityDigest, dict[str, Any]]] = {}
         self._cache_size = cache_size
-        self._date_for: dt.datetime | None = None
-        self._date_header = ""
 
-    @property
-    def sender_addr(self) -> str:
-        return self.sender.address
-
-    # -- links -------------------------------------------------------------------------
     def url(self, path: str, **params: str) -> str:
         query = f"{_query(params)}&{LINK_TAG}" if params else LINK_TAG
         return f"{self.base_url}{path}{'&' if '?' in path else '?'}{query}"
@@ -190,14 +183,6 @@ class Renderer:
     def preferences_url(self) -> str:
         return f"{self.base_url}{product.PREFERENCES}"
 
-    def unsubscribe_url(self, user_id: int, now: dt.datetime) -> str:
-        expires = int(now.timestamp()) + self.settings.unsubscribe_ttl_days * 86400
-        # Round the expiry to the day so every message of a day carries the same link.
-        expires -= expires % 86400
-        token = make_token(self.settings.unsubscribe_secrets[0], user_id, NOTIFICATION_KIND, expires)
-        return unsubscribe_link(self.settings, token)  # the unsubscribe_url setting, or base_url's
-
-    # -- the company's part, shared by its recipients -------------------------------------
     def entity_view(self, payload: EntityDigest) -> dict[str, Any]:
         """Everything recipients of one company share, formatted, rendered and encoded once."""
         # Keyed by the payload object itself (kept alive in the cache): recipients of a company
@@ -235,43 +220,74 @@ class Renderer:
             link=f"Abrir {page}" if page else "", same_as_above=above is not None and above["id"] == guide["id"],
         )
 
+    def _cause(self, cause: CauseDigest, day: str, list_params: dict[str, str],
+               above: CauseGuide | None) -> CauseView:
+        single = cause["count"] == 1 and len(cause["invoices"]) == 1
+        code = cause["code"]
+        return CauseView(
+            single=single,
+            problem=(problem_label(cause["invoices"][0]) if single
+                     else cause_label(cause["step"], cause["kind"], cause["status"])),
+            message=cause["message"],
+            code=None if causes.code_in_message(code, cause["message"]) else code,
+            count=cause["count"], amount=total_label(cause),
+            entries=[self._item(item, day) for item in cause["invoices"]], more=cause["more"],
+            # The product's list, filtered to the topic, the step and (when there is one) the code.
+            list_url=self.url(product.INVOICES, **list_params, etapa=cause["step"],
+                              **({"codigo": code} if code else {})),
+            guide=self._guide(cause.get("guide"), cause["count"], above),
+        )
+
+    def _topic(self, topic: TopicDigest, entity_id: int, day: str) -> TopicView:
+        list_params = {"entidade": str(entity_id), "data": day, "erro": topic["code"]}
+        cause_views = []
+        above: CauseGuide | None = None
+        for cause in topic["causes"]:
+            cause_views.append(self._cause(cause, day, list_params, above))
+            above = cause.get("guide")
+        return TopicView(
+            title=topic["title"], total=topic["total"], causes=cause_views,
+            other_causes=topic["other_causes"], other_errors=topic["other_errors"],
+            list_url=self.url(product.INVOICES, **list_params),
+        )
+
     def _format(self, payload: EntityDigest) -> dict[str, Any]:
         entity = payload["entity"]
         day = payload["digest_date"]
-        topics = []
-        for topic in payload["topics"]:
-            list_params = {"entidade": str(entity["id"]), "data": day, "erro": topic["code"]}
-            cause_views = []
-            above: CauseGuide | None = None
-            for cause in topic["causes"]:
-                single = cause["count"] == 1 and len(cause["invoices"]) == 1
-                code = cause["code"]
-                cause_views.append(CauseView(
-                    single=single,
-                    problem=(problem_label(cause["invoices"][0]) if single
-                             else cause_label(cause["step"], cause["kind"], cause["status"])),
-                    message=cause["message"],
-                    code=None if causes.code_in_message(code, cause["message"]) else code,
-                    count=cause["count"], amount=total_label(cause),
-                    entries=[self._item(item, day) for item in cause["invoices"]], more=cause["more"],
-                    # The product's list, filtered to the topic, the step and (when there is one) the code.
-                    list_url=self.url(product.INVOICES, **list_params, etapa=cause["step"],
-                                      **({"codigo": code} if code else {})),
-                    guide=self._guide(cause.get("guide"), cause["count"], above),
-                ))
-                above = cause.get("guide")
-            topics.append(TopicView(
-                title=topic["title"], total=topic["total"], causes=cause_views,
-                other_causes=topic["other_causes"], other_errors=topic["other_errors"],
-                list_url=self.url(product.INVOICES, **list_params),
-            ))
         return {
             "entity": EntityView(entity["id"], entity["name"], cnpj_br(entity.get("cnpj"))),
-            "date": date_br(day), "total": payload["total"], "topics": topics,
+            "date": date_br(day), "total": payload["total"],
+            "topics": [self._topic(topic, entity["id"], day) for topic in payload["topics"]],
             "causes": sum(len(t["causes"]) + t["other_causes"] for t in payload["topics"]),
             "support_email": self.settings.support_email,
             "preferences_url": self.preferences_url(),
         }
+
+
+class Renderer:
+    """Templates compiled once; :meth:`message` builds one e-mail per (recipient, company digest)."""
+
+    def __init__(self, settings: Settings, templates_dir: Path | None = None, cache_size: int = 256):
+        self.settings = settings
+        self.sender = headers.Sender.parse(settings.sender)
+        self.templates = templates.load(Path(templates_dir or include_dir() / "templates"))
+        self.companies = CompanyViews(settings, self.templates, cache_size)
+        # The company's part, shared by its recipients (bound once: no extra call per message).
+        self.entity_view = self.companies.entity_view
+        self.preferences_url = self.companies.preferences_url
+        self._date_for: dt.datetime | None = None
+        self._date_header = ""
+
+    @property
+    def sender_addr(self) -> str:
+        return self.sender.address
+
+    def unsubscribe_url(self, user_id: int, now: dt.datetime) -> str:
+        expires = int(now.timestamp()) + self.settings.unsubscribe_ttl_days * 86400
+        # Round the expiry to the day so every message of a day carries the same link.
+        expires -= expires % 86400
+        token = make_token(self.settings.unsubscribe_secrets[0], user_id, NOTIFICATION_KIND, expires)
+        return unsubscribe_link(self.settings, token)  # the unsubscribe_url setting, or base_url's
 
     # -- a recipient's message ----------------------------------------------------------
     def _context(self, view: dict[str, Any], first: str, unsubscribe_url: str,

@@ -184,98 +184,120 @@ def token_of(request: Request) -> str:
     return tokens[0]
 
 
-def create_app(connect: Connect, settings: Settings, prefix: str = "", lifespan: Lifespan | None = None) -> FastAPI:
-    """The unsubscribe app; refuses to build (:class:`~billing_digest.settings.UnsafeSettings`)
-    with the default secret. ``prefix``: where its routes live (``""`` when mounted); ``lifespan``:
-    what the server opens and closes with the app (the standalone server's connection pool)."""
-    require_safe(settings)
-    base_url = settings.base_url.rstrip("/")
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(sql.include_dir() / TEMPLATES), autoescape=True,
-                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    common = {
-        "support_email": settings.support_email,
-        "preferences_url": f"{base_url}{product.PREFERENCES}",
-        "invoices_url": f"{base_url}{product.INVOICES}",
-        "product_url": base_url,
-        "ttl_days": settings.unsubscribe_ttl_days,
-    }
+class Pages:
+    """The pt-BR pages, rendered from ``include/templates/unsubscribe/`` with what every page shows
+    (the support address, the product's links, the links' lifetime)."""
 
-    def page(template: str, status: int = 200, headers: dict[str, str] | None = None, **context: Any) -> Response:
-        html = env.get_template(f"{template}.html.j2").render(**common, **context)
+    def __init__(self, settings: Settings) -> None:
+        base_url = settings.base_url.rstrip("/")
+        self.env = jinja2.Environment(loader=jinja2.FileSystemLoader(sql.include_dir() / TEMPLATES),
+                                      autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
+                                      lstrip_blocks=True)
+        self.common = {
+            "support_email": settings.support_email,
+            "preferences_url": f"{base_url}{product.PREFERENCES}",
+            "invoices_url": f"{base_url}{product.INVOICES}",
+            "product_url": base_url,
+            "ttl_days": settings.unsubscribe_ttl_days,
+        }
+
+    def page(self, template: str, status: int = 200, headers: dict[str, str] | None = None,
+             **context: Any) -> Response:
+        html = self.env.get_template(f"{template}.html.j2").render(**self.common, **context)
         return HTMLResponse(html, status_code=status, headers=headers)
 
-    def refusal(exc: Refused) -> Response:
-        return page("refused", exc.status, exc.headers, reason=exc.reason)
+    def refusal(self, exc: Refused) -> Response:
+        return self.page("refused", exc.status, exc.headers, reason=exc.reason)
 
-    def check(token: str) -> int:
-        """The token's user id, or :class:`Refused` (400) for a token nobody may act on."""
-        try:
-            unsubscribe = verify(settings.unsubscribe_secrets, token)
-        except ExpiredToken:
-            log.info("unsubscribe: expired token refused")
-            raise Refused(400, "expired") from None
-        except InvalidToken as exc:
-            log.info("unsubscribe: token refused (%s)", exc)
-            raise Refused(400, "invalid") from None
-        if unsubscribe.kind != NOTIFICATION_KIND:
-            log.info("unsubscribe: token of another kind refused (%s)", unsubscribe.kind)
-            raise Refused(400, "invalid")
-        return unsubscribe.user_id
 
-    async def database(work: Callable[[], Any]) -> Any:
-        try:
-            return await run_in_threadpool(work)
-        except psycopg.Error:
-            log.exception("unsubscribe: the billing database failed; nothing changed")
-            raise Refused(503, "unavailable", {"Retry-After": "120"}) from None
+def user_of(settings: Settings, token: str) -> int:
+    """The token's user id, or :class:`Refused` (400) for a token nobody may act on."""
+    try:
+        unsubscribe = verify(settings.unsubscribe_secrets, token)
+    except ExpiredToken:
+        log.info("unsubscribe: expired token refused")
+        raise Refused(400, "expired") from None
+    except InvalidToken as exc:
+        log.info("unsubscribe: token refused (%s)", exc)
+        raise Refused(400, "invalid") from None
+    if unsubscribe.kind != NOTIFICATION_KIND:
+        log.info("unsubscribe: token of another kind refused (%s)", unsubscribe.kind)
+        raise Refused(400, "invalid")
+    return unsubscribe.user_id
 
-    app = FastAPI(title="billing-digest unsubscribe", docs_url=None, redoc_url=None, openapi_url=None,
-                  lifespan=lifespan)
-    app.add_middleware(SecurityHeaders)
 
-    @app.exception_handler(Refused)
-    async def refused(request: Request, exc: Refused) -> Response:
-        return refusal(exc)
+async def database(work: Callable[[], Any]) -> Any:
+    """``work`` (blocking) in the thread pool; a database failure is a 503 page, nothing changed."""
+    try:
+        return await run_in_threadpool(work)
+    except psycopg.Error:
+        log.exception("unsubscribe: the billing database failed; nothing changed")
+        raise Refused(503, "unavailable", {"Retry-After": "120"}) from None
 
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+
+@dataclass(frozen=True)
+class Handlers:
+    """The app's handlers, over what they share: the database access, the settings, the pages."""
+
+    connect: Connect
+    settings: Settings
+    pages: Pages
+
+    async def refused(self, request: Request, exc: Refused) -> Response:
+        return self.pages.refusal(exc)
+
+    async def http_error(self, request: Request, exc: StarletteHTTPException) -> Response:
         """404, 405 (with its Allow header) and the like, as pt-BR pages."""
         reason = {404: "not_found", 405: "method"}.get(exc.status_code, "invalid")
-        return refusal(Refused(exc.status_code, reason, dict(exc.headers or {})))
+        return self.pages.refusal(Refused(exc.status_code, reason, dict(exc.headers or {})))
 
-    async def confirm(request: Request, token: str, user_id: int) -> Response:
+    async def cancel(self, request: Request) -> Response:
+        """``/cancelar``: GET and HEAD ask to confirm, POST unsubscribes."""
+        token = token_of(request)
+        user_id = user_of(self.settings, token)
+        handler = self.unsubscribe if request.method == "POST" else self.confirm
+        return await handler(request, token, user_id)
+
+    async def confirm(self, request: Request, token: str, user_id: int) -> Response:
         """Asks to confirm; changes nothing (scanners and link previews follow GETs)."""
-        status = await database(lambda: read_status(connect, user_id))
+        status = await database(lambda: read_status(self.connect, user_id))
         if not status.enabled:
-            return page("done", state="already_off", user=status)
-        return page("confirm", token=token, user=status, notice=None)
+            return self.pages.page("done", state="already_off", user=status)
+        return self.pages.page("confirm", token=token, user=status, notice=None)
 
-    async def unsubscribe(request: Request, token: str, user_id: int) -> Response:
+    async def unsubscribe(self, request: Request, token: str, user_id: int) -> Response:
         """RFC 8058 one-click: the token's user stops receiving the billing-errors alert."""
         fields = await read_form(request)
         if ONE_CLICK not in fields:
             # Not a one-click POST (RFC 8058 requires the body): nothing changes; ask to confirm.
-            status = await database(lambda: read_status(connect, user_id))
-            return page("confirm", 400, token=token, user=status, notice="confirm")
+            status = await database(lambda: read_status(self.connect, user_id))
+            return self.pages.page("confirm", 400, token=token, user=status, notice="confirm")
         source = "page" if FROM_PAGE in fields else "one_click"
-        status = await database(lambda: turn_off(connect, user_id, source))
-        return page("done", state="done", user=status)
+        status = await database(lambda: turn_off(self.connect, user_id, source))
+        return self.pages.page("done", state="done", user=status)
 
-    # One route for the three methods, so a 405 names them all in its Allow header.
-    @app.api_route(f"{prefix}{product.UNSUBSCRIBE_ROUTE}", methods=["GET", "HEAD", "POST"], response_class=HTMLResponse)
-    async def cancel(request: Request) -> Response:
-        token = token_of(request)
-        user_id = check(token)
-        handler = unsubscribe if request.method == "POST" else confirm
-        return await handler(request, token, user_id)
-
-    @app.api_route(f"{prefix}{product.HEALTH_ROUTE}", methods=["GET", "HEAD"])
-    async def health() -> Response:
+    async def health(self) -> Response:
         try:
-            ok = await run_in_threadpool(healthy, connect)
+            ok = await run_in_threadpool(healthy, self.connect)
         except psycopg.Error as exc:
             log.warning("unsubscribe health check: %s", type(exc).__name__)
             ok = False
         return JSONResponse({"status": "ok" if ok else "unavailable"}, status_code=200 if ok else 503)
 
+
+def create_app(connect: Connect, settings: Settings, prefix: str = "", lifespan: Lifespan | None = None) -> FastAPI:
+    """The unsubscribe app; refuses to build (:class:`~billing_digest.settings.UnsafeSettings`)
+    with the default secret. ``prefix``: where its routes live (``""`` when mounted); ``lifespan``:
+    what the server opens and closes with the app (the standalone server's connection pool)."""
+    require_safe(settings)
+    handlers = Handlers(connect, settings, Pages(settings))
+    app = FastAPI(title="billing-digest unsubscribe", docs_url=None, redoc_url=None, openapi_url=None,
+                  lifespan=lifespan)
+    app.add_middleware(SecurityHeaders)
+    app.add_exception_handler(Refused, handlers.refused)
+    app.add_exception_handler(StarletteHTTPException, handlers.http_error)
+    # One route for the three methods, so a 405 names them all in its Allow header.
+    app.add_api_route(f"{prefix}{product.UNSUBSCRIBE_ROUTE}", handlers.cancel, methods=["GET", "HEAD", "POST"],
+                      response_class=HTMLResponse)
+    app.add_api_route(f"{prefix}{product.HEALTH_ROUTE}", handlers.health, methods=["GET", "HEAD"])
     return app

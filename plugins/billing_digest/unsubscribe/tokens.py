@@ -1,8 +1,9 @@
 """One-click unsubscribe tokens (RFC 8058): an HMAC of user, notification kind and expiry.
 
 The one-click unsubscribe service (:mod:`billing_digest.unsubscribe.app`) verifies a token with
-:func:`verify` (same secret) when the mail client POSTs ``List-Unsubscribe=One-Click`` to the
-link; no login is needed and nothing can be forged without the secret. Token format:
+:func:`verify` (the current secret, or one a rotation replaced: ``Settings.unsubscribe_secrets``)
+when the mail client POSTs ``List-Unsubscribe=One-Click`` to the link; no login is needed and
+nothing can be forged without a secret. Token format:
 ``<user_id>.<kind>.<expires_unix>.<signature>``. The link is :func:`link`: the ``unsubscribe_url``
 setting (or ``base_url`` + :data:`DEFAULT_PATH`) with ``?token=``.
 """
