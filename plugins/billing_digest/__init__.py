@@ -45,9 +45,10 @@ Rooms
         options     how one deliver task sends its batch (DeliveryOptions)
         jobs        what the preparing thread hands the SMTP thread; chunks; what stops a batch early
         sender      the batch's SMTP thread: messages in order, at the cluster's pace
-        retry       what to do after a refusal: permanent, transient (backoff), throttled (pause)
+        retry       what to do after a refusal: permanent, transient (backoff), throttled (retry, pause)
         accounting  each outcome counted for the batch's report and written to the ledger
         pace        the cluster's send rate: leases of send slots from a PostgreSQL row, AIMD on throttles
+        quota       the provider's daily quota, cluster-wide: a message reserved before it is sent
         smtp        an SMTP client that tells permanent, transient and throttle refusals apart
         ledger      the ledger's states and lock key, stated once
         ledger_writer   the ledger's durable, ordered writes in a thread of their own

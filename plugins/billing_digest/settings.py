@@ -160,6 +160,10 @@ class Settings(BaseSettings):
     smtp_throttle_patience_seconds: float = Field(1800.0, ge=0, description=(
         "Throttled this long with no message accepted on a connection: the digest is left deferred, the batch "
         "stops and its task retries later."))
+    smtp_max_messages_per_day: int = Field(0, ge=0, description=(
+        "The provider's daily quota (SES's maximum send quota), messages per trailing 24 hours, for the whole "
+        "cluster (counted in the billing database). Reached: the rest of the day stays deferred (reason "
+        "`quota`), the run says so and e-mails `alert_email`; a later run of the day sends it. 0: no quota."))
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,

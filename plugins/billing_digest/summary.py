@@ -47,6 +47,11 @@ class RunSummary(Handoff):
         return sum(self.errors_by_topic.values())
 
     @property
+    def quota_deferred(self) -> int:
+        """Digests this run left deferred because the provider's daily quota was reached (issue 14)."""
+        return self.this_run.get("deferred_quota", 0)
+
+    @property
     def send_rate(self) -> float:
         """E-mails sent per second of delivery (0 when nothing was sent)."""
         return self.emails_sent_this_run / self.delivery_seconds if self.delivery_seconds > 0 else 0.0
@@ -120,6 +125,8 @@ def format_table(summary: RunSummary) -> str:
         rows += [("delivery: seconds", f"{summary.delivery_seconds:.1f}"),
                  ("delivery: e-mails per second", f"{summary.send_rate:.1f}"),
                  ("delivery: throttle replies", str(summary.throttled))]
+    if summary.quota_deferred:
+        rows.append(("DAILY QUOTA REACHED: left deferred", str(summary.quota_deferred)))
     for state, reasons in summary.ledger.items():
         for reason, n in reasons.items():
             rows.append((f"ledger: {state}" + ("" if reason == "-" else f" ({reason})"), str(n)))

@@ -3,7 +3,8 @@
 import datetime as dt
 
 from billing_digest.airflow_glue import run_note
-from billing_digest.summary import RunSummary
+from billing_digest.airflow_glue.alerts import quota_message
+from billing_digest.summary import RunSummary, format_table
 
 DAY = dt.date(2026, 11, 27)
 
@@ -81,3 +82,17 @@ def test_the_note_says_how_long_delivery_took_its_rate_and_the_throttle_replies(
     note = run_note.note(summary(delivery_seconds=3.85, throttled=4))
     assert "- delivery: 3.9 s, 20.0 e-mails/s, 4 throttle replies" in note
     assert "delivery:" not in run_note.note(summary())  # nothing delivered (a dry run, a held day): no line
+
+
+def test_a_day_cut_short_by_the_providers_daily_quota_says_so_first_and_names_no_failure():
+    s = summary(this_run={"sent": 40, "deferred_quota": 38}, emails_sent_this_run=40, run_id="r1",
+                ledger={"sent": {"-": 40}, "deferred": {"quota": 38}})
+    note = run_note.note(s)
+    first, second = note.splitlines()[:2]
+    assert "40 sent · 0 failed · 0 deferred" in first and "38 waiting for the daily quota" in first
+    assert "daily quota was reached" in second and "38 digests left deferred" in second
+    assert "DAILY QUOTA REACHED: left deferred" in format_table(s) and "ledger: deferred (quota)" in format_table(s)
+    alert = quota_message("digest@x.com.br", "data@x.com.br", "billing_error_digest", s, 40)
+    assert "27/11/2026" in alert["Subject"] and "38 digests wait" in alert["Subject"]
+    assert "quota of 40 messages per 24 hours" in alert.get_content()
+    assert "38 waiting" not in run_note.note(summary())  # no quota line on an ordinary day

@@ -6,6 +6,7 @@ SIGKILLed while it holds send slots."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 import signal
 import subprocess
@@ -190,3 +191,28 @@ def test_worst_first_the_most_errors_then_the_largest_amount_are_sent_first(conn
                       sleep=lambda s: None)
     order = [users[m.key[2]] for m in smtp_sink.messages]
     assert order == ["three", "two-big", "two-small", "one"]
+
+
+def test_after_a_cut_the_rate_climbs_back_fast_to_just_under_where_it_was_refused_then_probes_gently(conn):
+    def rate(base: float, seconds: float, peak: float | None, cap: float = 0.0) -> float:
+        return conn.execute("SELECT digest.pace_rate(%s, now() - make_interval(secs => %s), %s, %s, 0.1, 0.5, 0.95, "
+                            "now())", (base, seconds, peak, cap)).fetchone()[0]
+
+    assert rate(50.0, 0.0, 100.0) == pytest.approx(50.0)
+    assert rate(50.0, 1.0, 100.0) == pytest.approx(75.0)                   # +50%/s while far below
+    reach = math.log(95 / 50) / math.log(1.5)                               # 1.58 s to 95% of where refused
+    assert rate(50.0, reach, 100.0) == pytest.approx(95.0)
+    assert rate(50.0, reach + 1, 100.0) == pytest.approx(95.0 * math.exp(0.1), rel=1e-6)  # then gently: +10.5%
+    assert rate(50.0, reach + 3, 100.0) == pytest.approx(95.0 * math.exp(0.9), rel=1e-6)  # and faster: x2.46
+    assert rate(50.0, 1.0, None) == pytest.approx(112.5)                    # no limit known: x2.25/s (slow start)
+    assert rate(50.0, 10.0, 100.0, cap=80.0) == 80.0                        # never above the cap
+
+
+def test_a_messages_first_throttle_is_retried_at_once_at_the_cut_rate_and_a_second_pauses():
+    from billing_digest.delivery.retry import RetryPolicy
+
+    policy = RetryPolicy(DeliveryOptions(throttle_pause_seconds=60.0, throttle_first_retry_seconds=0.1,
+                                         throttle_patience_seconds=1800.0))
+    assert policy.throttled(5.0, again=False).delay == 0.1
+    assert policy.throttled(5.0, again=True).delay == 60.0
+    assert policy.throttled(1800.0, again=False).action == "deferred"

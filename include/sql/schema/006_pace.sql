@@ -17,18 +17,41 @@ CREATE TABLE IF NOT EXISTS digest.send_pace (
     updated_at      timestamptz      NOT NULL DEFAULT clock_timestamp()
 );
 
--- The rate in force at ``at``: the cap (NULL or <= 0: none) or, after a cut, the cut rate grown by ``increase``
--- per second since (compounded: a cut too deep, e.g. after a burst, is soon made up), never above the cap.
--- NULL: no limit.
-CREATE OR REPLACE FUNCTION digest.pace_rate(base_rate double precision, base_at timestamptz,
-                                            cap double precision, increase double precision,
-                                            at timestamptz) RETURNS double precision
-LANGUAGE sql IMMUTABLE AS $$
-    SELECT CASE
-        WHEN base_rate IS NULL THEN CASE WHEN cap > 0 THEN cap END
-        WHEN cap > 0 THEN least(cap, base_rate * power(1 + increase, least(extract(epoch FROM at - base_at), 600)))
-        ELSE base_rate * power(1 + increase, least(extract(epoch FROM at - base_at), 600))
-    END
+-- Where the server last throttled us (msg/s: the lower of the rate in force and what it was accepting): after a
+-- cut the rate climbs back fast to ``rejoin`` x this, then creeps above it (issue 14, AIMD tuned in bench/).
+ALTER TABLE digest.send_pace ADD COLUMN IF NOT EXISTS peak double precision;
+
+-- The rate in force at ``at``: the cap (NULL or <= 0: none) or, after a cut, the cut rate grown back: by ``fast``
+-- per second (compounded) up to ``rejoin`` x ``peak`` (where the server throttled: getting back there is safe),
+-- then x exp(increase x t^2) (probing for more, gently, then faster); with no peak known (a cut from no limit)
+-- by (1 + fast)^2 per second until the next throttle. Never above the cap. NULL: no limit.
+CREATE OR REPLACE FUNCTION digest.pace_rate(base_rate double precision, base_at timestamptz, peak double precision,
+                                            cap double precision, increase double precision, fast double precision,
+                                            rejoin double precision, at timestamptz) RETURNS double precision
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    t       double precision := least(greatest(extract(epoch FROM at - base_at), 0), 600);
+    target  double precision := rejoin * peak;
+    reach   double precision;  -- seconds to climb from base_rate to target
+    grown   double precision;
+BEGIN
+    IF base_rate IS NULL THEN
+        RETURN CASE WHEN cap > 0 THEN cap END;
+    END IF;
+    IF target IS NULL THEN  -- cut from no limit: where the server says no is unknown (TCP's slow start: what
+        grown := base_rate * power(1 + fast, 2 * t);  -- was measured while the senders were starting may be low)
+        RETURN CASE WHEN cap > 0 THEN least(cap, grown) ELSE grown END;
+    ELSIF base_rate >= target OR fast <= 0 THEN
+        reach := 0; target := base_rate;
+    ELSE
+        reach := ln(target / base_rate) / ln(1 + fast);
+    END IF;
+    -- Probing past the target starts gently (the server refused just above it) and speeds up (the limit may
+    -- have been measured low, e.g. while the senders were still starting): x exp(increase x t^2).
+    grown := CASE WHEN t < reach THEN base_rate * power(1 + fast, t)
+                  ELSE target * exp(least(increase * (t - reach) ^ 2, 50)) END;
+    RETURN CASE WHEN cap > 0 THEN least(cap, grown) ELSE grown END;
+END
 $$;
 
 -- Take a lease of send slots. ``accepted``: messages the caller's server accepted since its last call (the
@@ -36,6 +59,7 @@ $$;
 -- limit) and the rate in force (NULL: none).
 CREATE OR REPLACE FUNCTION digest.pace_take(p_name text, p_cap double precision, p_accepted bigint,
                                             p_lease_seconds double precision, p_increase double precision,
+                                            p_fast double precision, p_rejoin double precision,
                                             OUT granted integer, OUT wait_s double precision,
                                             OUT interval_s double precision, OUT rate double precision)
 LANGUAGE plpgsql AS $$
@@ -55,7 +79,7 @@ BEGIN
     ELSE
         r.win_accepted := r.win_accepted + p_accepted;
     END IF;
-    rate := digest.pace_rate(r.base_rate, r.base_at, p_cap, p_increase, now_);
+    rate := digest.pace_rate(r.base_rate, r.base_at, r.peak, p_cap, p_increase, p_fast, p_rejoin, now_);
     IF rate IS NULL THEN
         granted := 50; wait_s := 0; interval_s := 0; start_ := now_;
         r.tat := now_;
@@ -82,7 +106,8 @@ $$;
 CREATE OR REPLACE FUNCTION digest.pace_throttled(p_name text, p_cap double precision, p_decrease double precision,
                                                  p_increase double precision, p_min_gap double precision,
                                                  p_floor double precision, p_accepted bigint,
-                                                 p_own_rate double precision,
+                                                 p_own_rate double precision, p_fast double precision,
+                                                 p_rejoin double precision,
                                                  OUT rate double precision, OUT measured double precision)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -92,7 +117,7 @@ DECLARE
 BEGIN
     INSERT INTO digest.send_pace (name) VALUES (p_name) ON CONFLICT (name) DO NOTHING;
     SELECT * INTO r FROM digest.send_pace WHERE name = p_name FOR UPDATE;
-    rate := digest.pace_rate(r.base_rate, r.base_at, p_cap, p_increase, now_);
+    rate := digest.pace_rate(r.base_rate, r.base_at, r.peak, p_cap, p_increase, p_fast, p_rejoin, now_);
     UPDATE digest.send_pace SET throttles = throttles + 1, win_accepted = win_accepted + p_accepted
      WHERE name = p_name;
     r.win_accepted := r.win_accepted + p_accepted;
@@ -102,14 +127,57 @@ BEGIN
     window_ := extract(epoch FROM now_ - r.win_at);
     -- The highest of the measures: each lags (senders report with their next lease), and a cut too deep
     -- costs more (it grows back slowly) than one too shallow (the next throttle cuts again).
-    measured := greatest(CASE WHEN window_ >= 0.1 AND window_ <= 10 AND r.win_accepted > 0
+    measured := greatest(CASE WHEN window_ >= 0.3 AND window_ <= 10 AND r.win_accepted > 0
                               THEN r.win_accepted / window_ END, r.accepted_rate, p_own_rate);
+    IF rate IS NULL AND measured IS NULL THEN
+        RETURN;  -- no limit yet and nothing measured: no cut (it would start from nothing); the next one cuts
+    END IF;
     -- At most halved at once: while every connection pauses, what is accepted says little about the server.
+    -- Where the server said no: unknown when no rate was in force (the first throttle, the senders still
+    -- starting: what was measured then is no limit); else the lower of the rate in force and what it accepted.
+    r.peak := CASE WHEN rate IS NOT NULL THEN least(rate, coalesce(measured, 'Infinity')) END;
     rate := greatest(p_floor, p_decrease * least(coalesce(rate, 'Infinity'), coalesce(measured, 'Infinity')),
                      0.5 * rate);
-    IF rate = 'Infinity' THEN
-        rate := p_floor;  -- nothing accepted yet and no cap: start from the floor and grow
+    UPDATE digest.send_pace SET base_rate = rate, base_at = now_, peak = r.peak, updated_at = now_
+     WHERE name = p_name;
+END
+$$;
+
+-- The provider's daily quota (SES's "maximum send quota": messages per rolling 24 hours), cluster-wide:
+-- messages reserved (accepted, or in flight) per time bucket of 1/24 of the window (an hour for 24 h). A
+-- message is reserved before it is sent and released when it is not accepted; a sender that dies with a
+-- reservation leaves it counted (never over the quota). Idempotent.
+CREATE TABLE IF NOT EXISTS digest.send_quota (
+    name    text        NOT NULL,  -- the SMTP endpoint, host:port (as digest.send_pace)
+    bucket  timestamptz NOT NULL,  -- the bucket's start
+    used    bigint      NOT NULL DEFAULT 0,
+    PRIMARY KEY (name, bucket)
+);
+
+-- Reserve up to ``p_n`` messages of the quota ``p_limit`` per ``p_window`` seconds (trailing: a bucket counts
+-- while any part of it is inside the window, so the count is never under the truth). Serialised on the
+-- limiter's row (digest.send_pace), so concurrent senders never reserve past the quota together.
+-- Returns how many were reserved (0: the quota is reached), in which bucket, and how many are left.
+CREATE OR REPLACE FUNCTION digest.quota_take(p_name text, p_limit bigint, p_window double precision, p_n integer,
+                                             OUT granted integer, OUT bucket timestamptz, OUT remaining bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+    now_   timestamptz := clock_timestamp();
+    width_ double precision := p_window / 24;
+    used_  bigint;
+BEGIN
+    INSERT INTO digest.send_pace (name) VALUES (p_name) ON CONFLICT (name) DO NOTHING;
+    PERFORM 1 FROM digest.send_pace WHERE name = p_name FOR UPDATE;
+    bucket := to_timestamp(floor(extract(epoch FROM now_) / width_) * width_);
+    SELECT coalesce(sum(q.used), 0) INTO used_ FROM digest.send_quota q
+     WHERE q.name = p_name AND q.bucket > now_ - make_interval(secs => p_window + width_);
+    granted := greatest(0, least(p_n, p_limit - used_));
+    remaining := greatest(0, p_limit - used_ - granted);
+    IF granted > 0 THEN
+        INSERT INTO digest.send_quota AS q (name, bucket, used) VALUES (p_name, bucket, granted)
+        ON CONFLICT ON CONSTRAINT send_quota_pkey DO UPDATE SET used = q.used + excluded.used;
     END IF;
-    UPDATE digest.send_pace SET base_rate = rate, base_at = now_, updated_at = now_ WHERE name = p_name;
+    DELETE FROM digest.send_quota q  -- long out of every window
+     WHERE q.name = p_name AND q.bucket < now_ - make_interval(secs => 2 * p_window + width_);
 END
 $$;

@@ -25,6 +25,7 @@ from billing_digest import DAG_ID
 from billing_digest.airflow_glue import glue, metrics, run_note
 from billing_digest.delivery.smtp import SmtpClient, SmtpError, SmtpSettings
 from billing_digest.quality import DataQualityError
+from billing_digest.summary import RunSummary
 from billing_digest.window import TIMEZONE, run_window
 
 log = logging.getLogger(__name__)
@@ -148,6 +149,37 @@ def late_message(sender: str, to: str, dag_run: Mapping[str, Any], deadline_time
                     "Billing staff may not have their digest yet. Look at the run in the Airflow UI: a sensor still\n"
                     "waiting for the billing data, a task queued for a pool or a worker, or a task hung on the SMTP\n"
                     "server. Digests already sent are recorded and are never sent twice.\n")
+
+
+def quota_message(sender: str, to: str, dag_id: str, summary: RunSummary, limit: int) -> EmailMessage:
+    """The provider's daily quota was reached (issue 14): the run succeeded, part of the day waits."""
+    day = day_label(summary.digest_date)
+    return _message(sender, to, f"[{dag_id}] digest of {day}: the provider's daily quota was reached, "
+                                f"{summary.quota_deferred} digests wait (run {summary.run_id})",
+                    f"The digest of {day}: run {summary.run_id} of {dag_id} sent {summary.emails_sent_this_run} "
+                    f"digests, then reached the mail provider's quota of {limit} messages per 24 hours "
+                    "(setting smtp_max_messages_per_day,\ncounted for every run together).\n\n"
+                    f"{summary.quota_deferred} digests were left deferred (reason quota). Nothing failed, and no "
+                    "task retry was spent.\nRun the day again once the quota frees up (24 hours after the first "
+                    "messages counted: clear the run,\nor trigger with the parameter digest_date): it sends them, "
+                    "the worst first. Nothing is ever sent twice.\n"
+                    "If this happens often, ask the provider for a larger quota (docs/provider-pace.md).\n")
+
+
+def notify_quota(dag_id: str, summary: RunSummary) -> None:
+    """E-mail ``alert_email`` that the daily quota left digests waiting; never fails the run."""
+    if not summary.quota_deferred:
+        return
+    try:
+        settings = glue.settings(check=False)
+        if not settings.alert_email:
+            log.warning("daily quota reached; no alert_email configured, nobody is e-mailed")
+            return
+        _send(quota_message(settings.sender, settings.alert_email, dag_id, summary,
+                            settings.smtp_max_messages_per_day), glue.smtp_settings())
+        log.info("daily-quota alert sent to the data team")
+    except (SmtpError, ValueError, OSError) as exc:
+        log.error("could not send the daily-quota alert: %s", exc)
 
 
 def wire_bytes(msg: EmailMessage) -> bytes:

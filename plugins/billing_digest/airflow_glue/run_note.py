@@ -37,7 +37,15 @@ def _mode(summary: RunSummary) -> str:
 
 def _others(summary: RunSummary) -> str:
     n = summary.this_run.get("locked_by_other_run", 0)
-    return f" · {n} held by another run of the day" if n else ""
+    quota = f" · {summary.quota_deferred} waiting for the daily quota" if summary.quota_deferred else ""
+    return (f" · {n} held by another run of the day" if n else "") + quota
+
+
+def quota_line(summary: RunSummary) -> str:
+    """The provider's daily quota was reached (issue 14): what waits, and what to do."""
+    return (f"- **the provider's daily quota was reached**: {summary.quota_deferred} digests left deferred "
+            f"(reason quota), nothing failed; run the day again once the quota frees up (24 h after the first "
+            f"messages counted) and it sends them, none twice")
 
 
 def label(summary: RunSummary) -> str:
@@ -59,6 +67,8 @@ def note(summary: RunSummary) -> str:
     if summary.delivery_seconds:
         lines.append(f"- delivery: {summary.delivery_seconds:.1f} s, {summary.send_rate:.1f} e-mails/s, "
                      f"{summary.throttled} throttle replies")
+    if summary.quota_deferred:
+        lines.insert(1, quota_line(summary))
     if summary.mode != "normal":
         lines.insert(1, f"- mode: {summary.mode}")
     if summary.this_run.get("locked_by_other_run"):

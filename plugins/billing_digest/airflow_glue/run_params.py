@@ -79,4 +79,5 @@ class RunParams:
                                suppression=SuppressionPolicy.from_settings(settings),
                                max_messages_per_second=settings.smtp_max_messages_per_second,
                                throttle_pause_seconds=settings.smtp_throttle_pause_seconds,
-                               throttle_patience_seconds=settings.smtp_throttle_patience_seconds)
+                               throttle_patience_seconds=settings.smtp_throttle_patience_seconds,
+                               max_messages_per_day=settings.smtp_max_messages_per_day)

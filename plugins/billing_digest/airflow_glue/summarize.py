@@ -2,7 +2,8 @@
 
 The counts go to the log (a table), the day's report (``digest.day_reports``, not on a dry run), the
 metrics (:mod:`billing_digest.airflow_glue.metrics`), the run's note and its label in the UI
-(:mod:`billing_digest.airflow_glue.run_note`).
+(:mod:`billing_digest.airflow_glue.run_note`), and an e-mail to ``alert_email`` when the provider's daily
+quota left digests waiting (:func:`billing_digest.airflow_glue.alerts.notify_quota`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import logging
 from typing import Any
 
 from billing_digest import summary
-from billing_digest.airflow_glue import glue, metrics, run_note
+from billing_digest.airflow_glue import alerts, glue, metrics, run_note
 from billing_digest.airflow_glue.run_params import RunParams
 from billing_digest.handoffs import BatchReport, BuiltDay
 from billing_digest.quality import DayCheck
@@ -35,5 +36,6 @@ def summarize_run(ctx: Any, built: dict, checked: dict, reports: list[dict] | No
     glue.emit(metrics.of_guides(result.errors, result.errors_with_guide))
     glue.emit(metrics.of_pace(result))
     glue.publish_run_note(ctx["dag"].dag_id, ctx["run_id"], run_note.note(result))
+    alerts.notify_quota(ctx["dag"].dag_id, result)  # the provider's daily quota left digests waiting (issue 14)
     ctx["run_label"] = run_note.label(result)
     return result.to_xcom()

@@ -20,6 +20,7 @@ from billing_digest.delivery import suppression
 from billing_digest.delivery.jobs import Lift, Mark, Send, Unlock
 from billing_digest.delivery.ledger import LOCK_KEY
 from billing_digest.delivery.options import DeliveryOptions
+from billing_digest.delivery.quota import QUOTA_OUTCOME, QUOTA_REASON
 from billing_digest.handoffs import BatchReport
 from billing_digest.mail.addresses import parse
 
@@ -81,7 +82,10 @@ class Accounting:
                                             addresses=job.addresses, now=self.now()):
                 log.info("suppression of %s lifted: its user's address changed", address)
             return
-        self.count(job.state if job.state != "skipped" else f"skipped:{job.reason}")
+        if job.state == "deferred" and job.reason == QUOTA_REASON:
+            self.count(QUOTA_OUTCOME)  # not a failure: the day waits for the provider's daily quota
+        else:
+            self.count(job.state if job.state != "skipped" else f"skipped:{job.reason}")
         if self.options.dry_run or self.options.redirect_to:
             return
         query(self.conn, "deliver/mark_outcome", id=job.row["id"], state=job.state, reason=job.reason,

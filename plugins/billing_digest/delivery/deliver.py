@@ -39,6 +39,7 @@ from billing_digest.delivery.ledger_writer import LedgerUnavailable, make_durabl
 from billing_digest.delivery.options import DeliveryOptions
 from billing_digest.delivery.pace import PaceConfig, SharedPace
 from billing_digest.delivery.prepare import DeliveryIncomplete, Preparer
+from billing_digest.delivery.quota import QUOTA_OUTCOME, DailyQuota
 from billing_digest.delivery.retry import RetryPolicy
 from billing_digest.delivery.sender import SmtpSender
 from billing_digest.delivery.smtp import SmtpClient, SmtpSettings
@@ -81,6 +82,8 @@ class BatchSender:
         self.accounting = Accounting(conn, options, now)
         self.smtp_connections = 0
         self._sender: SmtpSender | None = None
+        self.quota = DailyQuota(conn, f"{smtp.host}:{smtp.port}", options.max_messages_per_day,
+                                options.quota_window_seconds)
 
     @property
     def outcomes(self) -> dict[str, int]:
@@ -104,7 +107,7 @@ class BatchSender:
             self._sender = SmtpSender(
                 str(self.batch), client, self.renderer.sender_addr, self.accounting, RetryPolicy(self.options),
                 SharedPace(self.conn, pace_config(self.smtp_settings, self.options), self.sleep),
-                self.halt, self.sleep, self.options.lookahead)
+                self.halt, self.sleep, self.options.lookahead, quota=self.quota)
             self._sender.start()
         try:
             self._prepare_rows(rows, states)
@@ -118,7 +121,8 @@ class BatchSender:
 
     def _prepare_rows(self, rows: list[tuple[int, int]], states: list[str]) -> None:
         preparer = Preparer(f"batch {self.batch} of {self.digest_date}", self.conn, self.renderer, self.digest_date,
-                            self.options, self.accounting, self.halt, self._sender, self.sleep, self.now)
+                            self.options, self.accounting, self.halt, self._sender, self.sleep, self.now,
+                            quota_reached=self.quota.reached)
         try:
             preparer.prepare_all(rows, states)
         except BaseException as exc:
@@ -137,6 +141,10 @@ class BatchSender:
             self.accounting.count("stopped_early")
         outcomes = self.accounting.outcomes
         log.info("batch %s of %s done: %s", self.batch, self.digest_date, dict(outcomes))
+        if outcomes.get(QUOTA_OUTCOME):  # not a failure: a retry could not send them before the quota frees up
+            log.warning("batch %s of %s: %d digest(s) left deferred by the provider's daily quota (%d per %.0f s); "
+                        "a later run of the day sends them", self.batch, self.digest_date, outcomes[QUOTA_OUTCOME],
+                        self.options.max_messages_per_day, self.options.quota_window_seconds)
         deferred = outcomes.get("deferred", 0)
         if deferred or outcomes.get("stopped_early"):
             raise DeliveryIncomplete(

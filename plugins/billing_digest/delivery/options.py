@@ -27,3 +27,6 @@ class DeliveryOptions:
     max_messages_per_second: float = 0.0   # the whole cluster's send rate; 0: no cap (throttle replies still slow it)
     throttle_pause_seconds: float = 60.0   # a throttled connection waits this long, then sends the message again
     throttle_patience_seconds: float = 1800.0  # throttled this long without a message accepted: defer, stop the batch
+    throttle_first_retry_seconds: float = 0.1  # a message's first throttle: retried this soon, at the cut rate
+    max_messages_per_day: int = 0          # the provider's quota per window, cluster-wide; 0: none
+    quota_window_seconds: float = 86400.0  # the quota's trailing window (24 h; shorter in tests)

@@ -49,9 +49,11 @@ class PaceConfig:
     lease_seconds: float = 0.02           # slots taken per round trip: this much of the cluster's rate
     late_seconds: float = 0.03            # a slot may be used this long after its moment (then it is forfeited)
     unlimited_lease_seconds: float = 0.1  # no rate in force: a lease (50 slots) lasts at most this long
-    increase: float = 0.1                 # after a cut, the rate grows by this share per second (compounded)
+    increase: float = 0.1                 # past ``rejoin`` x where it was throttled, it grows by this share per second
+    fast: float = 0.5                     # after a cut, it climbs back by this share per second up to there
+    rejoin: float = 0.95                  # x the rate the server last throttled at (lower of ours and its accepted)
     decrease: float = 0.85                # a throttle cuts the rate to this x what the server was accepting
-    min_gap_seconds: float = 2.0          # one cut per burst of throttle replies
+    min_gap_seconds: float = 1.0          # one cut per burst of throttle replies
     floor: float = 0.5                    # never below this many messages per second
 
 
@@ -138,7 +140,8 @@ class SharedPace:
     def _renew(self) -> None:
         c = self.config
         row = self._query("pace/take", name=c.name, cap=c.max_per_second, accepted=self._accepted,
-                          lease_seconds=c.lease_seconds, increase=c.increase)
+                          lease_seconds=c.lease_seconds, increase=c.increase,
+                          fast=c.fast, rejoin=c.rejoin)
         self._accepted = 0
         if row is None:  # no limiter (disabled): unlimited
             self._lease = Lease(self.clock(), 0.0, 1_000_000)
@@ -164,12 +167,12 @@ class SharedPace:
         self._lease = Lease()
         row = self._query("pace/throttled", name=c.name, cap=c.max_per_second, decrease=c.decrease,
                           increase=c.increase, min_gap=c.min_gap_seconds, floor=c.floor,
-                          accepted=self._accepted, own_rate=self._own_rate())
+                          accepted=self._accepted, own_rate=self._own_rate(), fast=c.fast, rejoin=c.rejoin)
         self._accepted = 0
         measured = None
         if row is not None:
             self.rate, measured = row
         cut = f" (cut from an accepted rate of {measured:.1f} msg/s)" if measured else ""
-        log.warning("throttled by the SMTP server: the cluster's send rate is now %s msg/s%s; this connection "
-                    "pauses %.0fs", f"{self.rate:.1f}" if self.rate else "unlimited", cut, c.throttle_pause_seconds)
+        log.warning("throttled by the SMTP server: the cluster's send rate is now %s msg/s%s",
+                    f"{self.rate:.1f}" if self.rate else "unlimited", cut)
         return self.rate

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +24,7 @@ from billing_digest.delivery.eligibility import ineligible_reason
 from billing_digest.delivery.jobs import Halt, Job, Lift, Mark, Send, Unlock, chunks
 from billing_digest.delivery.ledger import LOCK_KEY
 from billing_digest.delivery.options import DeliveryOptions
+from billing_digest.delivery.quota import QUOTA_REASON
 from billing_digest.delivery.sender import SmtpSender
 from billing_digest.mail.addresses import parse
 from billing_digest.mail.render import Recipient, Renderer
@@ -40,7 +42,9 @@ class Preparer:
 
     def __init__(self, name: str, conn: psycopg.Connection, renderer: Renderer, digest_date: dt.date,
                  options: DeliveryOptions, accounting: Accounting, halt: Halt, sender: SmtpSender | None,
-                 sleep: Callable[[float], object], now: Callable[[], dt.datetime]):
+                 sleep: Callable[[float], object], now: Callable[[], dt.datetime],
+                 quota_reached: threading.Event | None = None):
+        self.quota_reached = quota_reached or threading.Event()
         self.name, self.conn, self.renderer, self.digest_date = name, conn, renderer, digest_date
         self.options, self.accounting, self.halt, self.sender = options, accounting, halt, sender
         self.sleep, self.now = sleep, now
@@ -163,6 +167,9 @@ class Preparer:
             self._emit(Mark(row, "skipped", "duplicate_address"))
             return
         seen.add((row["entity_id"], address.key))
+        if self.quota_reached.is_set():  # the daily quota: nothing more is rendered or sent in this batch
+            self._emit(Mark(row, "deferred", QUOTA_REASON))
+            return
         recipient = Recipient(row["user_id"], status["user_name"] or row["recipient_name"] or "", address.smtp)
         envelope_to = self.options.redirect_to or address.smtp
         message_id, message = self.renderer.message(payload, recipient, self.now(),

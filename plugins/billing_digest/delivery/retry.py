@@ -4,8 +4,9 @@
 - a transient one (other 4xx, a dropped connection) is retried with exponential backoff, then the
   digest is left 'deferred' for the task's retry; so many deferred in a row mean the server is
   struggling: the batch stops and leaves the rest for the task's retry;
-- a throttle reply ("too fast") is not the message's failure: the connection pauses, then sends it
-  again, without limit of tries, in this task run; it never counts toward "the server is struggling".
+- a throttle reply ("too fast") is not the message's failure: the message is sent again, without limit of
+  tries, in this task run: at once at the cluster's cut rate the first time, after a pause when refused again; it never
+  counts toward "the server is struggling".
   Only when nothing has been accepted for ``throttle_patience_seconds`` is the digest deferred and the
   batch stopped (an account paused by the provider does not fix itself within a run).
 """
@@ -44,9 +45,12 @@ class RetryPolicy:
         self.consecutive_deferred += 1
         return Verdict("deferred", stop_batch=self.consecutive_deferred >= self.options.max_consecutive_deferred)
 
-    def throttled(self, throttled_for: float) -> Verdict:
+    def throttled(self, throttled_for: float, again: bool = True) -> Verdict:
         """After a throttle reply, ``throttled_for`` seconds after this connection's last accepted message
-        (or its first try)."""
+        (or its first try). The cluster's rate has just been cut (delivery/pace.py): the message's first
+        throttle (``again`` False) is retried at that rate after ``throttle_first_retry_seconds``; refused
+        again, the cut was not enough (a per-minute window, an account limit): the connection pauses."""
         if throttled_for >= self.options.throttle_patience_seconds:
             return Verdict("deferred", stop_batch=True)
-        return Verdict("retry", self.options.throttle_pause_seconds)
+        pause = self.options.throttle_pause_seconds
+        return Verdict("retry", pause if again else min(pause, self.options.throttle_first_retry_seconds))

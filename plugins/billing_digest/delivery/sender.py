@@ -19,6 +19,7 @@ from billing_digest.delivery.accounting import Accounting
 from billing_digest.delivery.jobs import Halt, Job, Mark, Send
 from billing_digest.delivery.ledger_writer import LedgerWriter
 from billing_digest.delivery.pace import SharedPace
+from billing_digest.delivery.quota import QUOTA_REASON, DailyQuota
 from billing_digest.delivery.retry import RetryPolicy, Verdict
 from billing_digest.delivery.smtp import PermanentError, SmtpClient, ThrottledError, TransientError
 
@@ -31,8 +32,9 @@ class SmtpSender:
 
     def __init__(self, name: str, client: SmtpClient, envelope_from: str, accounting: Accounting,
                  policy: RetryPolicy, pace: SharedPace, halt: Halt, sleep: Callable[[float], object],
-                 lookahead: int, clock: Callable[[], float] = time.monotonic):
+                 lookahead: int, clock: Callable[[], float] = time.monotonic, quota: DailyQuota | None = None):
         self.name, self.client, self.envelope_from = name, client, envelope_from
+        self.quota = quota
         self.accounting, self.policy, self.pace, self.halt = accounting, policy, pace, halt
         self.sleep, self.clock = sleep, clock
         self._jobs: queue.Queue[Job | None] = queue.Queue(maxsize=max(1, lookahead))
@@ -80,7 +82,11 @@ class SmtpSender:
         if job.smtputf8 and not self.client.offers_smtputf8():
             self._skip_needs_smtputf8(job)
             return
-        tries = failures = 0
+        if self.quota is not None and not self.quota.reserve():
+            # The provider's daily quota is reached: no RCPT; left for a later run of the day.
+            self._ledger.submit(partial(self.accounting.record, Mark(job.row, "deferred", QUOTA_REASON)))
+            return
+        tries = failures = throttles = 0
         while True:
             self.pace.acquire()
             tries += 1
@@ -89,10 +95,12 @@ class SmtpSender:
                 self.client.send(job.envelope_from or self.envelope_from, job.envelope_to, job.message,
                                  before_accept=self._ledger.wait, smtputf8=job.smtputf8)
             except ThrottledError as exc:
-                reply, verdict = str(exc), self._throttled(job, exc)
+                throttles += 1
+                reply, verdict = str(exc), self._throttled(job, exc, again=throttles > 1)
                 if verdict.action == "retry":
                     self.sleep(verdict.delay)
                     if self.halt.is_set():
+                        self._release()
                         return  # the batch stopped while paused: not sent, not marked, left for the retry
                     continue
             except PermanentError as exc:
@@ -106,6 +114,8 @@ class SmtpSender:
                                 job.row["entity_id"], job.row["user_id"], exc, verdict.delay)
             else:
                 self.pace.accepted()
+                if self.quota is not None:
+                    self.quota.consumed()
                 self.policy.accepted()
                 self._last_progress = self.clock()
                 # Committed right after the 250, while the next message travels; before that one's end of data.
@@ -114,8 +124,13 @@ class SmtpSender:
             if verdict.action == "retry":
                 self.sleep(verdict.delay)
                 continue
+            self._release()
             self._decided(job, verdict, reply, tries)
             return
+
+    def _release(self) -> None:
+        if self.quota is not None:
+            self.quota.release()  # not accepted: it does not count toward the daily quota
 
     def _skip_needs_smtputf8(self, job: Send) -> None:
         """A non-ASCII address (RFC 6531) and a server without SMTPUTF8: it cannot be sent (an
@@ -125,10 +140,10 @@ class SmtpSender:
         self.policy.accepted()  # not the server struggling
         self._ledger.submit(partial(self.accounting.record, Mark(job.row, "skipped", "needs_smtputf8")))
 
-    def _throttled(self, job: Send, exc: ThrottledError) -> Verdict:
+    def _throttled(self, job: Send, exc: ThrottledError, again: bool) -> Verdict:
         self.accounting.throttled += 1
         self.pace.throttled()
-        verdict = self.policy.throttled(self.clock() - self._last_progress)
+        verdict = self.policy.throttled(self.clock() - self._last_progress, again)
         if verdict.action == "retry":
             self.accounting.throttle_pause_seconds += verdict.delay
             log.warning("entity=%s user=%s throttled (%s): pause %.1fs, then send it again",
