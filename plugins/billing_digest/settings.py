@@ -154,9 +154,9 @@ class Settings(BaseSettings):
         "together (a limiter row in the billing database). Set it a little under the provider's (SES: 95% of "
         "the maximum send rate). 0: no cap; throttle replies still slow delivery down."))
     smtp_throttle_pause_seconds: float = Field(60.0, ge=0, le=3600, description=(
-        "A connection the server throttled (e.g. `454 Throttling failure`, `450 4.7.1`) waits this long, then "
-        "sends the message again in the same run. 60 s is postfix's anvil window; for SES-like per-second "
-        "limits 1-5 s is enough."))
+        "A message the server throttled again (e.g. `454 Throttling failure`, `450 4.7.1`) after one quick "
+        "retry at the cut rate makes its connection wait this long before each further try, in the same run. "
+        "60 s is postfix's anvil window; for SES-like per-second limits 1-5 s is enough."))
     smtp_throttle_patience_seconds: float = Field(1800.0, ge=0, description=(
         "Throttled this long with no message accepted on a connection: the digest is left deferred, the batch "
         "stops and its task retries later."))
