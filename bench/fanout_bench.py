@@ -3,7 +3,7 @@
 For each scale: build the day, then ``plan.plan_batches`` (what the ``plan_batches`` task returns
 and ``deliver`` is expanded over). Reports batches, digests per batch and the JSON size of every
 XCom value the DAG passes (no DataFrame, no message body: only counts and batch descriptions).
-Also ``transform.assign_batches`` on synthetic digest counts up to 10 million.
+Also ``batching.assign_batches`` on synthetic digest counts up to 10 million.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import psycopg
 
 from bench import digests as dg
 from bench.common import log, window
-from billing_digest import transform
+from billing_digest import batching
 from billing_digest.settings import Settings
 
 
@@ -52,6 +52,6 @@ def synthetic(counts: tuple[int, ...] = (10, 1_000, 100_000, 1_000_000, 10_000_0
     out = []
     for n in counts:
         frame = pd.DataFrame({"entity_id": [i // 3 for i in range(n)], "user_id": range(n)})
-        b = transform.assign_batches(frame, s.max_batches, s.min_batch_size)
+        b = batching.assign_batches(frame, s.max_batches, s.min_batch_size)
         out.append({"digests": n, "batches": int(b.nunique()), "largest_batch": int(b.value_counts().max())})
     return out

@@ -124,7 +124,7 @@ def worst_case_payload(max_items: int = 20, max_per_cause: int = 5) -> dict[str,
     """
     import pandas as pd
 
-    from billing_digest import guides, transform
+    from billing_digest import assemble, guides, transform
     from devtools.datagen import catalogue
 
     rows: list[dict[str, Any]] = []
@@ -162,4 +162,4 @@ def worst_case_payload(max_items: int = 20, max_per_cause: int = 5) -> dict[str,
                 add(step, status, kind.code, kind.message, 1)
         add(topic_steps[0], "", None, "", 2, kind="missing")
     errors = transform.prepare_errors(pd.DataFrame(rows), transform.Problems())
-    return dict(transform.build_entity_digests(errors, DAY, max_items, max_per_cause, guides.load())[7])
+    return dict(assemble.build_entity_digests(errors, DAY, max_items, max_per_cause, guides.load())[7])

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from billing_digest import build, guides, transform
+from billing_digest import assemble, build, guides, transform
 from billing_digest.topics import MISSING_STEP_MESSAGES, STEP_TOPIC
 from devtools.datagen import catalogue as datagen
 
@@ -161,7 +161,7 @@ def test_matching_is_done_once_per_cause_not_per_error(shipped, monkeypatch):
     cat = guides.Catalogue(shipped.entries)
     rows = [row(i, entity_id=1 + i % 50, error_message=f"550 5.1.1 Caixa postal inexistente: c{i}@x.com.br")
             for i in range(2000)]
-    transform.build_entity_digests(prepared(rows), DAY, 20, 5, cat, guides.Coverage())
+    assemble.build_entity_digests(prepared(rows), DAY, 20, 5, cat, guides.Coverage())
     assert len(calls) == len(shipped.entries)  # 50 companies, one cause: one match
 
 
@@ -202,7 +202,7 @@ def boleto_day():
 
 
 def test_company_level_fixes_come_first_retried_causes_last(shipped):
-    topic = transform.build_entity_digests(boleto_day(), DAY, 20, 5, shipped)[1]["topics"][0]
+    topic = assemble.build_entity_digests(boleto_day(), DAY, 20, 5, shipped)[1]["topics"][0]
     order = [(c["code"], c["count"], c["guide"] and c["guide"]["fix"]) for c in topic["causes"]]
     assert order == [("HTTP_401", 3, "company"), ("CONV_SEM_CARTEIRA", 1, "company"), ("48", 6, "invoice"),
                      ("ZZ", 1, None), ("BANK_TIMEOUT", 5, "none")]
@@ -213,10 +213,10 @@ def test_company_level_fixes_come_first_retried_causes_last(shipped):
 
 
 def test_without_a_catalogue_nothing_moves_and_the_budget_lists_the_same_causes(shipped):
-    plain = transform.build_entity_digests(boleto_day(), DAY, 9, 5)[1]["topics"][0]
+    plain = assemble.build_entity_digests(boleto_day(), DAY, 9, 5)[1]["topics"][0]
     assert [c["code"] for c in plain["causes"]] == ["48", "BANK_TIMEOUT"] and plain["other_causes"] == 3
     assert all(c["guide"] is None for c in plain["causes"])
-    guided = transform.build_entity_digests(boleto_day(), DAY, 9, 5, shipped)[1]["topics"][0]
+    guided = assemble.build_entity_digests(boleto_day(), DAY, 9, 5, shipped)[1]["topics"][0]
     assert [c["code"] for c in guided["causes"]] == ["48", "BANK_TIMEOUT"]  # by size, then shown by fix
     assert (guided["other_causes"], guided["other_errors"]) == (plain["other_causes"], plain["other_errors"])
 
@@ -228,7 +228,7 @@ def test_causes_sharing_a_guide_are_shown_together(shipped):
     rows = [e160(1, "Osasco"), e160(2, "Osasco"), e160(3, "Osasco"), e160(4, "Santos"), e160(5, "Barueri")]
     rows += [row(10 + i, "nfse", error_code="E181", error_message="E181 - Alíquota do ISS inválida para o código de"
                  " serviço") for i in range(2)]
-    causes = transform.build_entity_digests(prepared(rows), DAY, 20, 5, shipped)[1]["topics"][0]["causes"]
+    causes = assemble.build_entity_digests(prepared(rows), DAY, 20, 5, shipped)[1]["topics"][0]["causes"]
     # by size: Osasco (3), E181 (2), Santos, Barueri; E160's fix is said once for its three blocks
     assert [(c["code"], c["count"]) for c in causes] == [("E160", 3), ("E160", 1), ("E160", 1), ("E181", 2)]
 
@@ -239,7 +239,7 @@ def test_coverage_counts_every_error_and_names_the_causes_without_a_guide(shippe
                  error_message=f"Remetente bloqueado pela política de c{i}@dominio.com.br") for i in range(4)]
     rows += [row(200, "nfse", entity_id=3, error_code="E999", error_message="Rejeição desconhecida")]
     coverage = guides.Coverage()
-    transform.build_entity_digests(prepared(rows), DAY, 2, 1, shipped, coverage)  # a tiny budget: all counted
+    assemble.build_entity_digests(prepared(rows), DAY, 2, 1, shipped, coverage)  # a tiny budget: all counted
     assert (coverage.errors, coverage.with_guide) == (14, 9)
     assert coverage.share == pytest.approx(9 / 14)
     assert coverage.top_unguided() == (

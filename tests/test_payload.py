@@ -8,7 +8,7 @@ import typing
 import pandas as pd
 from conftest import ROOT
 
-from billing_digest import payload, transform
+from billing_digest import assemble, payload, transform
 
 MODELS = (payload.EntityDigest, payload.EntityInfo, payload.TopicDigest, payload.CauseDigest, payload.CauseGuide,
           payload.ErrorItem)
@@ -33,7 +33,7 @@ def test_the_transform_writes_exactly_the_model_and_it_survives_json():
         "amount": "10.5", "billing_date": dt.date(2026, 11, 27), "billing_type": "manual", "invoice_path": "/f/1",
         "error_code": "E1", "error_message": "recusado", "attempts": 2, "last_attempt_at": None}])
     problems = transform.Problems()
-    built = transform.build_entity_digests(transform.prepare_errors(errors, problems), dt.date(2026, 11, 27), 20, 5)
+    built = assemble.build_entity_digests(transform.prepare_errors(errors, problems), dt.date(2026, 11, 27), 20, 5)
     digest = json.loads(json.dumps(built[7]))
     assert set(digest) == set(typing.get_type_hints(payload.EntityDigest))
     assert set(digest["entity"]) == set(typing.get_type_hints(payload.EntityInfo))

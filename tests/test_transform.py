@@ -4,7 +4,7 @@ from decimal import Decimal
 import pandas as pd
 import pytest
 
-from billing_digest import transform
+from billing_digest import assemble, batching, transform
 from billing_digest.transform import Problems
 
 DAY = dt.date(2026, 11, 27)
@@ -77,7 +77,7 @@ def test_control_characters_removed_and_long_messages_truncated_with_marker():
 
 
 def build(*rows, max_items=20, max_per_cause=5):
-    return transform.build_entity_digests(transform.prepare_errors(frame(*rows), Problems()), DAY,
+    return assemble.build_entity_digests(transform.prepare_errors(frame(*rows), Problems()), DAY,
                                           max_items=max_items, max_per_cause=max_per_cause)
 
 
@@ -188,7 +188,7 @@ def test_clean_recipients_flags_invalid_and_duplicate_addresses():
 @pytest.mark.parametrize("n_entities,per_entity,max_batches", [(1, 3, 16), (50, 3, 4), (5000, 3, 16), (7, 1, 100)])
 def test_batches_are_bounded_and_never_split_an_entity(n_entities, per_entity, max_batches):
     digests = pd.DataFrame([{"entity_id": e, "user_id": u} for e in range(n_entities) for u in range(per_entity)])
-    batches = transform.assign_batches(digests, max_batches=max_batches, min_batch_size=2)
+    batches = batching.assign_batches(digests, max_batches=max_batches, min_batch_size=2)
     assert batches.nunique() <= max_batches
     assert digests.assign(b=batches).groupby("entity_id")["b"].nunique().max() == 1
     assert batches.min() == 0
@@ -201,8 +201,8 @@ def test_worst_first_puts_the_most_errors_then_the_largest_amount_in_the_first_b
         {"entity_id": 3, "invoice_id": 30, "amount": "50.00"}, {"entity_id": 3, "invoice_id": 31, "amount": "2.00"},
         {"entity_id": 4, "invoice_id": 40, "amount": None},
     ])
-    rank = transform.worst_first(errors)
+    rank = batching.worst_first(errors)
     assert list(rank.sort_values().index) == [2, 3, 1, 4]  # 2 errors (larger amount first), then 1 error
     digests = pd.DataFrame([{"entity_id": e, "user_id": u} for e in (1, 2, 3, 4) for u in (1, 2)])
-    batches = transform.assign_batches(digests, max_batches=4, min_batch_size=2, rank=rank)
+    batches = batching.assign_batches(digests, max_batches=4, min_batch_size=2, rank=rank)
     assert dict(zip(digests["entity_id"], batches, strict=True)) == {2: 0, 3: 1, 1: 2, 4: 3}

@@ -23,7 +23,9 @@ The DAG's steps, in order
     coverage        the coverage guard: does the attempt history cover the window?
     volume          the volume guard: is a topic wildly off its trailing days?
     build           build_digests: payloads and ledger rows of the day, staged in PostgreSQL
-    transform       the pure pandas of build: validate rows, group by company and topic and cause, batch
+    transform       build's validation (pure pandas): bad rows counted, placeholders, recipients
+    assemble        build's payloads (pure): grouped by company, topic and cause, budgeted, with guides
+    batching        build's batches (pure): whole companies, the worst first
     bounces         read_bounces: DSNs of the bounce mailbox (VERP, flufl.bounce), recorded as suppressions
     plan            plan_batches: the batches with something to send, labelled for the UI
     summary         summarize: counts by topic, outcome and reason; the day's report

@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 import psycopg
 
-from billing_digest import NOTIFICATION_KIND, guides, sql, transform
+from billing_digest import NOTIFICATION_KIND, assemble, batching, guides, sql, transform
 from billing_digest.delivery.ledger import SENDABLE_STATES
 from billing_digest.handoffs import BuiltDay
 from billing_digest.payload import EntityDigest
@@ -82,14 +82,14 @@ def build_and_stage(conn: psycopg.Connection, window: Window, settings: Settings
     problems = transform.Problems()
     errors = transform.prepare_errors(day_errors(conn, window), problems)
     coverage = guides.Coverage()
-    payloads = transform.build_entity_digests(errors, window.digest_date, settings.max_items_per_topic,
+    payloads = assemble.build_entity_digests(errors, window.digest_date, settings.max_items_per_topic,
                                               settings.max_invoices_per_cause, catalogue(problems), coverage)
     wanting, declined = recipients(conn, sorted(payloads))
     people = transform.clean_recipients(wanting, problems)
     no_recipient = sorted(set(payloads) - set(people["entity_id"].astype("int64")))
     people = with_opted_out(people, declined)
-    people["batch"] = transform.assign_batches(people, settings.max_batches, settings.min_batch_size,
-                                               rank=transform.worst_first(errors))
+    people["batch"] = batching.assign_batches(people, settings.max_batches, settings.min_batch_size,
+                                               rank=batching.worst_first(errors))
     if not dry_run:
         _stage(conn, window, payloads, people)
     for reason, examples in problems.examples.items():

@@ -1,6 +1,6 @@
 """The stored digest of one company for one day: the JSON in ``digest.entity_digests.payload``.
 
-Written by :func:`billing_digest.transform.build_entity_digests`, read by the renderer and the
+Written by :func:`billing_digest.assemble.build_entity_digests`, read by the renderer and the
 preview page. Every recipient of a company reads the same payload; nothing in it is personal.
 Field by field in docs/data-model.md. Dates are ISO strings (``YYYY-MM-DD``) and amounts decimal
 strings (``"1234.50"``), so the payload is plain JSON and round-trips exactly.
