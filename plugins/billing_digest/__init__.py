@@ -36,6 +36,7 @@ The DAG's steps, in order
 Rooms
     mail/           what a recipient reads, rendered and encoded (no I/O)
         render      a company's digest for one recipient: subject, text, HTML, the whole message
+        views       the company's part, formatted once for its recipients: labels, links, views
         templates   the Jinja2 templates, compiled once, CSS inlined
         formatting  pt-BR money, dates, CNPJ (Babel)
         headers     Message-ID, List-Unsubscribe, Auto-Submitted and the other headers
