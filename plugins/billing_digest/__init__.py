@@ -60,6 +60,7 @@ Rooms
     unsubscribe/    the one-click unsubscribe (RFC 8058)
         tokens      HMAC tokens and the link the e-mails carry
         app         the service (FastAPI): confirm on GET, unsubscribe on POST
+        preferences  the service's database side: read the alert, turn it off (recorded), health
         server      serves the app on its own (uvicorn)
     airflow_glue/   Airflow: connections, Variables, task bodies beyond wiring, alerts, metrics, notes
         glue        connections, the settings Variable, metrics emission, the run note through the REST API

@@ -226,11 +226,13 @@ def test_the_kind_is_the_constant_never_a_literal(db_dsn, people, conn, monkeypa
     """The app acts on billing_digest.NOTIFICATION_KIND: change the constant and it follows."""
     sources = [ROOT / "plugins" / "billing_digest" / "unsubscribe" / "app.py",
                ROOT / "plugins" / "billing_digest" / "unsubscribe" / "server.py",
+               ROOT / "plugins" / "billing_digest" / "unsubscribe" / "preferences.py",
                *(ROOT / "include" / "sql" / "unsubscribe").glob("*.sql"),
                *(ROOT / "include" / "templates" / "unsubscribe").glob("*")]
     for path in sources:
         assert "billing_errors" not in path.read_text(), path
     monkeypatch.setattr("billing_digest.unsubscribe.app.NOTIFICATION_KIND", "payables_due")
+    monkeypatch.setattr("billing_digest.unsubscribe.preferences.NOTIFICATION_KIND", "payables_due")
     with ServedApp(create_app(lambda: psycopg.connect(db_dsn), SETTINGS, prefix=PREFIX)) as served:
         refused = httpx.post(served.url + PATH, params={"token": token(people["ana"])}, data=ONE_CLICK)
         done = httpx.post(served.url + PATH, params={"token": token(people["ana"], kind="payables_due")},

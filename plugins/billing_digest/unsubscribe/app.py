@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from email import policy
 from email.parser import BytesParser
@@ -51,7 +50,7 @@ from starlette.types import ASGIApp, Lifespan, Message, Receive, Scope, Send
 
 from billing_digest import NOTIFICATION_KIND, product, sql
 from billing_digest.settings import Settings, require_safe
-from billing_digest.text import first_name
+from billing_digest.unsubscribe.preferences import Connect, healthy, read_status, turn_off
 from billing_digest.unsubscribe.tokens import ExpiredToken, InvalidToken, verify
 
 log = logging.getLogger(__name__)
@@ -62,7 +61,6 @@ ONE_CLICK = ("List-Unsubscribe", "One-Click")  # RFC 8058's POST body
 FROM_PAGE = ("origem", "pagina")
 MAX_BODY = 4096  # a one-click body is 26 bytes; a multipart one a few hundred
 MAX_TOKEN = 256
-ALERT_LABEL = "Erros detectados nos faturamentos"  # billing.notification_kinds' label, if it is missing
 SECURITY_HEADERS = {
     "Cache-Control": "no-store",
     "Pragma": "no-cache",
@@ -75,60 +73,12 @@ SECURITY_HEADERS = {
 }
 TEMPLATES = "templates/unsubscribe"
 
-# A connection for one request, as a context manager: ``psycopg.connect`` bound to a DSN (closed after
-# the request) or a pool's ``connection`` (given back to the pool).
-Connect = Callable[[], AbstractContextManager[psycopg.Connection]]
-
-
-@dataclass(frozen=True)
-class Status:
-    """The token's user as the pages show them."""
-
-    first_name: str
-    label: str
-    enabled: bool
-
-
 class Refused(Exception):
     """An answer other than the one asked for: its status and which refusal page (``reason``)."""
 
     def __init__(self, status: int, reason: str, headers: dict[str, str] | None = None):
         super().__init__(reason)
         self.status, self.reason, self.headers = status, reason, headers or {}
-
-
-# -- the database side (blocking: run in the thread pool) -----------------------------------------
-def _status(conn: psycopg.Connection, user_id: int) -> Status:
-    row = conn.execute(sql.load("unsubscribe/status"), {"user_id": user_id, "kind": NOTIFICATION_KIND}).fetchone()
-    if row is None:  # no such user: nothing is sent to them, the alert is as good as off
-        return Status("", ALERT_LABEL, False)
-    name, label, enabled = row
-    return Status(first_name(name), label or ALERT_LABEL, bool(enabled))
-
-
-def read_status(connect: Connect, user_id: int) -> Status:
-    with connect() as conn:
-        return _status(conn, user_id)
-
-
-def turn_off(connect: Connect, user_id: int, source: str) -> Status:
-    """Turn the alert off for the user (its own transaction); the status afterwards."""
-    with connect() as conn:
-        changed = conn.execute(sql.load("unsubscribe/turn_off"),
-                               {"user_id": user_id, "kind": NOTIFICATION_KIND, "source": source}).fetchall()
-        conn.commit()
-        if changed:
-            log.info("unsubscribe: user %d turned %s off (%s)", user_id, NOTIFICATION_KIND, source)
-        else:
-            log.info("unsubscribe: user %d, %s already off or no such user: nothing changed", user_id,
-                     NOTIFICATION_KIND)
-        return _status(conn, user_id)
-
-
-def healthy(connect: Connect) -> bool:
-    with connect() as conn:
-        row = conn.execute(sql.load("unsubscribe/ping")).fetchone()
-    return bool(row and row[0])
 
 
 class SecurityHeaders:
