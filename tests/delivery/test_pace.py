@@ -26,7 +26,7 @@ from billing_digest.mail.render import Renderer
 from billing_digest.settings import Settings
 from billing_digest.window import window_for_date
 from devtools.throttle_sink import RateGate, peak_rate
-from tests.scenarios.crashkit import seed_day
+from tests.scenarios.crashkit import seed_and_build_day
 
 ROOT = Path(__file__).resolve().parents[2]
 DAY = dt.date(2026, 11, 27)
@@ -62,10 +62,7 @@ def test_a_lease_forfeits_slots_already_past_instead_of_catching_up():
 
 @pytest.fixture
 def day(conn):
-    expected = seed_day(conn, DAY, entities=30, users_per_entity=2)
-    extract.stage_errors(conn, window_for_date(DAY))
-    build.build_and_stage(conn, window_for_date(DAY), SETTINGS)
-    return expected
+    return seed_and_build_day(conn, DAY, SETTINGS)
 
 
 def _batches(conn) -> list[int]:

@@ -11,16 +11,15 @@ import threading
 import psycopg
 import pytest
 
-from billing_digest import build, extract, plan
+from billing_digest import plan
 from billing_digest.delivery.deliver import DeliveryOptions, deliver_batch
 from billing_digest.delivery.quota import QUOTA_OUTCOME, DailyQuota
 from billing_digest.delivery.smtp import SmtpSettings
 from billing_digest.handoffs import BatchReport
 from billing_digest.mail.render import Renderer
 from billing_digest.settings import Settings
-from billing_digest.window import window_for_date
 from devtools.throttle_sink import RateGate
-from tests.scenarios.crashkit import seed_day
+from tests.scenarios.crashkit import seed_and_build_day
 
 DAY = dt.date(2026, 11, 27)
 SETTINGS = Settings(unsubscribe_secret="test-secret-of-sixteen", max_batches=3, min_batch_size=10)
@@ -29,10 +28,7 @@ QUOTA = 35  # of 60 digests, in 3 batches sent at once: the rest (25) fits in th
 
 @pytest.fixture
 def day(conn):
-    expected = seed_day(conn, DAY, entities=30, users_per_entity=2)
-    extract.stage_errors(conn, window_for_date(DAY))
-    build.build_and_stage(conn, window_for_date(DAY), SETTINGS)
-    return expected
+    return seed_and_build_day(conn, DAY, SETTINGS)
 
 
 def _run_day_concurrently(db_dsn: str, port: int, run_id: str) -> list[BatchReport]:

@@ -22,7 +22,10 @@ from pathlib import Path
 
 import psycopg
 
+from billing_digest import build, extract
 from billing_digest import sql as bd_sql
+from billing_digest.settings import Settings
+from billing_digest.window import window_for_date
 from devtools import embedded_pg
 from devtools.smtp_sink import DigestKey, Journal, free_port, read_journal
 from tests.world import World, local
@@ -82,6 +85,15 @@ def seed_day(conn: psycopg.Connection, day: dt.date, entities: int, users_per_en
         invoice = world.invoice(entity, local(day, 9), boleto=False, notification=False)
         world.attempt(invoice, "nfse", "rejected", local(day, 9, 5), "E160 - Código de serviço inválido")
     world.data_loaded_until(local(day + dt.timedelta(days=1), 6, 0))  # the freshness gate opens
+    return expected
+
+
+def seed_and_build_day(conn: psycopg.Connection, day: dt.date, settings: Settings, entities: int = 30,
+                       users_per_entity: int = 2) -> set[DigestKey]:
+    """:func:`seed_day`, then the day extracted and built (payloads, ledger rows in batches) with ``settings``."""
+    expected = seed_day(conn, day, entities=entities, users_per_entity=users_per_entity)
+    extract.stage_errors(conn, window_for_date(day))
+    build.build_and_stage(conn, window_for_date(day), settings)
     return expected
 
 
