@@ -64,6 +64,7 @@ def _compile(folder: str, stamp: tuple[tuple[str, int], ...]) -> Templates:
     env = jinja2.Environment(
         loader=loader, autoescape=jinja2.select_autoescape(["html", "html.j2"]),
         trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined,
+        auto_reload=False,  # the stamp above recompiles on a change; else each include stats its file per message
     )
     css = (Path(folder) / "digest.css").read_text(encoding="utf-8")
     return Templates(
