@@ -163,7 +163,14 @@ class Settings(BaseSettings):
     smtp_max_messages_per_day: int = Field(0, ge=0, description=(
         "The provider's daily quota (SES's maximum send quota), messages per trailing 24 hours, for the whole "
         "cluster (counted in the billing database). Reached: the rest of the day stays deferred (reason "
-        "`quota`), the run says so and e-mails `alert_email`; a later run of the day sends it. 0: no quota."))
+        "`quota`), the run says so and e-mails `alert_email`; the next scheduled run carries it over "
+        "(`quota_carry_over_days`), or a re-run of the day sends it. 0: no quota."))
+    quota_carry_over_days: int = Field(3, ge=0, le=30, description=(
+        "How many earlier digest days the scheduled run also sends, first, the digests the daily quota left "
+        "deferred (reason `quota`; no other row). 3 covers a weekend; older ones are no longer news and a quota "
+        "short for that long needs a larger quota, not a longer queue: they stay deferred, each run's note counts "
+        "them by day, and a re-run of that day sends them. Must be under the payloads' and the ledger's retention. "
+        "0: no carry-over."))
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
@@ -219,6 +226,15 @@ class Settings(BaseSettings):
         if self.anomaly_min_days > self.anomaly_trailing_days:
             raise ValueError(f"anomaly_min_days ({self.anomaly_min_days}) cannot exceed anomaly_trailing_days "
                              f"({self.anomaly_trailing_days}): the volume guard would never judge")
+        return self
+
+    @model_validator(mode="after")
+    def _carry_over_within_retention(self) -> Settings:
+        for name in ("retention_entity_digests_days", "retention_deliveries_days"):
+            kept = getattr(self, name)
+            if kept and self.quota_carry_over_days >= kept:
+                raise ValueError(f"quota_carry_over_days ({self.quota_carry_over_days}) must be under {name} "
+                                 f"({kept}): a carried digest is rendered from its day's payload and ledger row")
         return self
 
     @property
