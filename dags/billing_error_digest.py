@@ -215,7 +215,7 @@ def billing_error_digest() -> None:
         day = BuiltDay.from_xcom(built)
         with glue.billing_db() as conn:
             # Earlier days' digests the daily quota left waiting go first (docs/provider-pace.md, "carry-over").
-            carried = (plan.plan_carry_over(conn, day.digest_date, glue.settings().quota_carry_over_days)
+            carried = (plan.plan_carry_over(conn, day.digest_date, glue.settings().quota_carry_over_look_back)
                        if params.carries_over else [])
             batches = plan.plan_batches(conn, day.digest_date, resend=params.resend, redirect=bool(params.redirect_to),
                                         entity_ids=list(params.entity_ids) if params.entity_ids else None)

@@ -169,8 +169,8 @@ class Settings(BaseSettings):
         "How many earlier digest days the scheduled run also sends, first, the digests the daily quota left "
         "deferred (reason `quota`; no other row). 3 covers a weekend; older ones are no longer news and a quota "
         "short for that long needs a larger quota, not a longer queue: they stay deferred, each run's note counts "
-        "them by day, and a re-run of that day sends them. Must be under the payloads' and the ledger's retention. "
-        "0: no carry-over."))
+        "them by day, and a re-run of that day sends them. Never further back than `retention_entity_digests_days` "
+        "and `retention_deliveries_days` keep. 0: no carry-over."))
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
@@ -228,14 +228,13 @@ class Settings(BaseSettings):
                              f"({self.anomaly_trailing_days}): the volume guard would never judge")
         return self
 
-    @model_validator(mode="after")
-    def _carry_over_within_retention(self) -> Settings:
-        for name in ("retention_entity_digests_days", "retention_deliveries_days"):
-            kept = getattr(self, name)
-            if kept and self.quota_carry_over_days >= kept:
-                raise ValueError(f"quota_carry_over_days ({self.quota_carry_over_days}) must be under {name} "
-                                 f"({kept}): a carried digest is rendered from its day's payload and ledger row")
-        return self
+    @property
+    def quota_carry_over_look_back(self) -> int:
+        """``quota_carry_over_days``, never past what retention keeps of the payloads and the ledger (a carried
+        digest is rendered from its day's payload and ledger row; retention keeps ``days`` back from each run's
+        digest day, so the next run can carry exactly that far)."""
+        kept = [d for d in (self.retention_entity_digests_days, self.retention_deliveries_days) if d > 0]
+        return min([self.quota_carry_over_days, *kept])
 
     @property
     def unsubscribe_secrets(self) -> tuple[str, ...]:

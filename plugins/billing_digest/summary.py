@@ -46,7 +46,7 @@ class RunSummary(Handoff):
     # -- the daily quota's carry-over (issue 14): earlier days' digests this run sent first --
     carried: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)  # day (ISO) -> outcome -> count
     quota_waiting: dict[str, int] = dataclasses.field(default_factory=dict)  # earlier day (ISO) -> still deferred
-    carry_over_days: int = 0                # the setting quota_carry_over_days when this run summarized
+    carry_over_days: int = 0                # the carry-over's look-back in force when this run summarized
 
     @property
     def errors(self) -> int:
@@ -100,7 +100,7 @@ def delivery_seconds(reports: Iterable[BatchReport]) -> float:
 def summarize(conn: psycopg.Connection, built: BuiltDay, batch_reports: Iterable[BatchReport],
               run_id: str = "", accepted_anomaly: Iterable[str] = (), mode: str = "normal",
               volume_note: str = "", carry_over_days: int = 0) -> RunSummary:
-    """``carry_over_days``: the setting ``quota_carry_over_days`` (which earlier days the next run carries)."""
+    """``carry_over_days``: the carry-over's look-back in force (``Settings.quota_carry_over_look_back``)."""
     ledger: dict[str, dict[str, int]] = {}
     for state, reason, n in conn.execute(sql.load("summary/ledger_by_state"), {"digest_date": built.digest_date}):
         ledger.setdefault(state, {})[reason or "-"] = int(n)

@@ -29,7 +29,7 @@ def summarize_run(ctx: Any, built: dict, checked: dict, reports: list[dict] | No
     with glue.billing_db() as conn:
         result = summary.summarize(conn, BuiltDay.from_xcom(built), batch_reports, ctx["run_id"],
                                    check.accepted_anomaly, mode=params.mode, volume_note=check.volume_note,
-                                   carry_over_days=glue.settings().quota_carry_over_days)
+                                   carry_over_days=glue.settings().quota_carry_over_look_back)
         if not params.dry_run:  # a dry run leaves the day's report (and the volume baseline) alone
             summary.save(conn, result)
     log.info("run summary\n%s", summary.format_table(result))
