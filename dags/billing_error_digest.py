@@ -19,7 +19,8 @@ history does not cover the window, when a topic's error rate is wildly off its t
 systemic problems; says why) → `build_digests` (pandas: topics, group per company, recipients;
 stages payloads and the delivery ledger `digest.deliveries`) → `read_bounces` (optional: the bounce
 mailbox's DSNs to the suppression list) → `plan_batches` → `deliver`
-(mapped over at most `max_batches` batches; one SMTP connection per batch) → `summarize`
+(mapped over at most `max_batches` batches; one SMTP connection per batch; first, the batches of the
+last `quota_carry_over_days` days whose digests the provider's daily quota left waiting) → `summarize`
 (counts by outcome and reason: XCom, log, metrics, and this run's note in the UI) →
 `apply_retention` (deletes our tables' rows older than their retention settings, in small
 chunks; never after a held or failed run).
@@ -213,9 +214,12 @@ def billing_error_digest() -> None:
             return []  # counted by build_digests; nothing to send, no ledger row to touch
         day = BuiltDay.from_xcom(built)
         with glue.billing_db() as conn:
+            # Earlier days' digests the daily quota left waiting go first (docs/provider-pace.md, "carry-over").
+            carried = (plan.plan_carry_over(conn, day.digest_date, glue.settings().quota_carry_over_look_back)
+                       if params.carries_over else [])
             batches = plan.plan_batches(conn, day.digest_date, resend=params.resend, redirect=bool(params.redirect_to),
                                         entity_ids=list(params.entity_ids) if params.entity_ids else None)
-        return [b.to_xcom() for b in batches]
+        return [b.to_xcom() for b in [*carried, *batches]]
 
     @task(map_index_template="{{ batch_label }}", retries=5, pool=SMTP_POOL)
     def deliver(batch: dict) -> dict:
@@ -230,7 +234,7 @@ def billing_error_digest() -> None:
         ctx = get_current_context()
         ctx["batch_label"] = plan.label  # type: ignore[typeddict-unknown-key]
         settings = glue.settings()
-        options = RunParams.from_context(ctx).delivery_options(settings)
+        options = RunParams.from_context(ctx).delivery_options(settings, carried_over=plan.carried)
         with glue.billing_db() as conn:
             report = deliver_batch(conn, glue.smtp_settings(), Renderer(settings), plan.digest_date, plan.batch,
                                    options)

@@ -77,12 +77,18 @@ class Faults:
     """Cues for misbehaviour. Each hook returns an SMTP reply string to refuse, or None to accept.
 
     ``on_rcpt(address)`` and ``on_data(envelope)`` run per message; ``drop_after`` closes the
-    connection (without a reply) when the n-th message's DATA arrives, once.
+    connection (without a reply) when the n-th message's DATA arrives, once. ``on_connect()`` runs per
+    connection before the greeting and ``on_ehlo(hostname)`` per EHLO: a reply replaces the greeting (or the
+    EHLO's) and the server closes the connection, as postfix does past ``smtpd_client_connection_count_limit``
+    (``421 4.7.0 ... too many connections``). A ``throttle_sink.RateGate`` fits each of them
+    (``refuse_nth=range(1, K + 1)``: the first K connections).
     """
 
     on_rcpt: Callable[[str], str | None] | None = None
     on_data: Callable[[Envelope], str | None] | None = None
     drop_after: int | None = None
+    on_connect: Callable[[], str | None] | None = None
+    on_ehlo: Callable[[str], str | None] | None = None
 
 
 @dataclass
@@ -132,6 +138,17 @@ class Sink:
         """How many times each digest was received."""
         with self.lock:
             return Counter(k for m in self.messages if (k := m.key) is not None)
+
+    async def handle_EHLO(self, server: SMTP, session: Session, envelope: Envelope, hostname: str,
+                          responses: list[str]) -> list[str]:
+        if self.faults.on_ehlo:
+            reply = self.faults.on_ehlo(hostname)
+            if reply:
+                await server.push(reply)
+                server.transport.close()  # type: ignore[union-attr]
+                return []
+        session.host_name = hostname  # aiosmtpd leaves it to a handler with this hook (MAIL needs it)
+        return responses
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
                           rcpt_options: list[str]) -> str:
@@ -185,6 +202,16 @@ class _CountingSMTP(SMTP):
         if not self.connection_name:  # STARTTLS calls this again for the same connection
             self.connection_name = self.event_handler.connection_opened()
         super().connection_made(transport)
+
+    async def _handle_client(self) -> None:
+        on_connect = self.event_handler.faults.on_connect
+        reply = on_connect() if on_connect else None
+        if reply:  # instead of the greeting: refused at connect, then closed
+            await self.push(reply)
+            assert self.transport is not None
+            self.transport.close()
+            return
+        await super()._handle_client()
 
     def connection_lost(self, error: Exception | None) -> None:
         if self.connection_name and not getattr(self, "_closed_counted", False):

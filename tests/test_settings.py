@@ -125,3 +125,11 @@ def test_docs_configuration_table_is_generated_from_the_model():
     text = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
     for name in Settings.model_fields:
         assert f"| `{name}` |" in text
+
+
+def test_the_quota_s_carry_over_never_reaches_past_what_retention_keeps():
+    assert Settings().quota_carry_over_look_back == 3
+    assert Settings(retention_entity_digests_days=2).quota_carry_over_look_back == 2  # payloads kept 2 days
+    assert Settings(retention_deliveries_days=1, quota_carry_over_days=5).quota_carry_over_look_back == 1
+    assert Settings(retention_entity_digests_days=0, retention_deliveries_days=0).quota_carry_over_look_back == 3
+    assert Settings(quota_carry_over_days=0).quota_carry_over_look_back == 0

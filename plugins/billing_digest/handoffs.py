@@ -109,6 +109,8 @@ class BatchPlan(Handoff):
     batch: int
     digests: int
     label: str
+    # An earlier day's batch the latest run carries over: only its digests the daily quota left deferred (issue 14).
+    carried: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Step 4, plan: the day's batches that have something to send (one mapped ``deliver`` each)."""
+"""Step 4, plan: the day's batches that have something to send (one mapped ``deliver`` each), after the
+batches of earlier days whose digests the provider's daily quota left waiting (the carry-over, issue 14)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import datetime as dt
 import psycopg
 
 from billing_digest import sql
-from billing_digest.delivery.ledger import sendable_states
+from billing_digest.delivery.ledger import DEFERRED, sendable_states
+from billing_digest.delivery.quota import QUOTA_REASON
 from billing_digest.handoffs import BatchPlan
 
 LABEL_NAME_CHARS = 28
@@ -26,6 +28,11 @@ def batch_label(batch: int, digests: int, first: str, last: str) -> str:
     """How the Airflow UI names a mapped ``deliver``: its batch's first and last company, in order."""
     names = short_name(first) if first == last else f"{short_name(first)} … {short_name(last)}"
     return f"batch {batch}: {names} ({digests} e-mail{'s' if digests != 1 else ''})"
+
+
+def carried_label(digest_date: dt.date, label: str) -> str:
+    """A carried-over batch's label: the day it comes from first (the UI lists it with the run's own batches)."""
+    return f"carried over from {digest_date:%d/%m}: {label}"
 
 
 def _n(count: int, one: str, many: str) -> str:
@@ -57,3 +64,17 @@ def plan_batches(conn: psycopg.Connection, digest_date: dt.date, resend: bool = 
                                                    "entity_ids": entity_ids}).fetchall()
     return [BatchPlan(digest_date, int(batch), int(n), batch_label(int(batch), int(n), first, last))
             for batch, n, first, last in rows]
+
+
+def plan_carry_over(conn: psycopg.Connection, digest_date: dt.date, days: int) -> list[BatchPlan]:
+    """The batches of the ``days`` digest days before ``digest_date`` that hold digests the provider's daily quota
+    left deferred, oldest day first: the run of ``digest_date`` sends them before its own (they have waited
+    longest). Nothing when ``days`` is 0 or a later digest day exists (only the latest day's run carries over)."""
+    if days <= 0:
+        return []
+    rows = conn.execute(sql.load("plan/carry_over_batches"), {
+        "digest_date": digest_date, "since": digest_date - dt.timedelta(days=days), "state": DEFERRED,
+        "reason": QUOTA_REASON}).fetchall()
+    return [BatchPlan(day, int(batch), int(n), carried_label(day, batch_label(int(batch), int(n), first, last)),
+                      carried=True)
+            for day, batch, n, first, last in rows]

@@ -163,7 +163,14 @@ class Settings(BaseSettings):
     smtp_max_messages_per_day: int = Field(0, ge=0, description=(
         "The provider's daily quota (SES's maximum send quota), messages per trailing 24 hours, for the whole "
         "cluster (counted in the billing database). Reached: the rest of the day stays deferred (reason "
-        "`quota`), the run says so and e-mails `alert_email`; a later run of the day sends it. 0: no quota."))
+        "`quota`), the run says so and e-mails `alert_email`; the next scheduled run carries it over "
+        "(`quota_carry_over_days`), or a re-run of the day sends it. 0: no quota."))
+    quota_carry_over_days: int = Field(3, ge=0, le=30, description=(
+        "How many earlier digest days the scheduled run also sends, first, the digests the daily quota left "
+        "deferred (reason `quota`; no other row). 3 covers a weekend; older ones are no longer news and a quota "
+        "short for that long needs a larger quota, not a longer queue: they stay deferred, each run's note counts "
+        "them by day, and a re-run of that day sends them. Never further back than `retention_entity_digests_days` "
+        "and `retention_deliveries_days` keep. 0: no carry-over."))
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
@@ -220,6 +227,14 @@ class Settings(BaseSettings):
             raise ValueError(f"anomaly_min_days ({self.anomaly_min_days}) cannot exceed anomaly_trailing_days "
                              f"({self.anomaly_trailing_days}): the volume guard would never judge")
         return self
+
+    @property
+    def quota_carry_over_look_back(self) -> int:
+        """``quota_carry_over_days``, never past what retention keeps of the payloads and the ledger (a carried
+        digest is rendered from its day's payload and ledger row; retention keeps ``days`` back from each run's
+        digest day, so the next run can carry exactly that far)."""
+        kept = [d for d in (self.retention_entity_digests_days, self.retention_deliveries_days) if d > 0]
+        return min([self.quota_carry_over_days, *kept])
 
     @property
     def unsubscribe_secrets(self) -> tuple[str, ...]:

@@ -16,6 +16,8 @@ from typing import Any
 import psycopg
 
 from billing_digest import guides, sql
+from billing_digest.delivery.ledger import DEFERRED
+from billing_digest.delivery.quota import QUOTA_OUTCOME, QUOTA_REASON
 from billing_digest.handoffs import BatchReport, BuiltDay, Handoff
 from billing_digest.topics import TOPIC_BY_CODE
 
@@ -41,6 +43,10 @@ class RunSummary(Handoff):
     # -- the provider's pace (issue 14) --
     delivery_seconds: float = 0.0           # from the first batch's start to the last one's end
     throttled: int = 0                      # throttle replies of the SMTP server ("too fast")
+    # -- the daily quota's carry-over (issue 14): earlier days' digests this run sent first --
+    carried: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)  # day (ISO) -> outcome -> count
+    quota_waiting: dict[str, int] = dataclasses.field(default_factory=dict)  # earlier day (ISO) -> still deferred
+    carry_over_days: int = 0                # the carry-over's look-back in force when this run summarized
 
     @property
     def errors(self) -> int:
@@ -48,13 +54,39 @@ class RunSummary(Handoff):
 
     @property
     def quota_deferred(self) -> int:
-        """Digests this run left deferred because the provider's daily quota was reached (issue 14)."""
-        return self.this_run.get("deferred_quota", 0)
+        """Digests this run left deferred because the provider's daily quota was reached (issue 14), its day's
+        and the carried-over days'."""
+        return self.this_run.get(QUOTA_OUTCOME, 0) + sum(o.get(QUOTA_OUTCOME, 0) for o in self.carried.values())
+
+    @property
+    def carried_planned(self) -> int:
+        """Earlier days' digests this run carried over (each carried batch's outcomes, all of them)."""
+        return sum(sum(o.values()) for o in self.carried.values())
+
+    @property
+    def carried_sent(self) -> int:
+        return sum(o.get("sent", 0) for o in self.carried.values())
+
+    @property
+    def quota_waiting_beyond(self) -> dict[str, int]:
+        """Earlier days still waiting for the quota that the next day's run will not carry over (past its
+        look-back of ``carry_over_days``): only a re-run of that day sends them."""
+        since = (self.digest_date + dt.timedelta(days=1 - self.carry_over_days)).isoformat()
+        return {day: n for day, n in self.quota_waiting.items() if day < since}
+
+    @property
+    def outcomes_with_carried(self) -> dict[str, int]:
+        """This run's outcomes, its day's and the carried-over days' together (the metrics count digests)."""
+        total = Counter(self.this_run)
+        for outcomes in self.carried.values():
+            total.update(outcomes)
+        return dict(sorted(total.items()))
 
     @property
     def send_rate(self) -> float:
-        """E-mails sent per second of delivery (0 when nothing was sent)."""
-        return self.emails_sent_this_run / self.delivery_seconds if self.delivery_seconds > 0 else 0.0
+        """E-mails sent per second of delivery, carried-over ones included (0 when nothing was sent)."""
+        sent = self.emails_sent_this_run + self.carried_sent
+        return sent / self.delivery_seconds if self.delivery_seconds > 0 else 0.0
 
 
 def delivery_seconds(reports: Iterable[BatchReport]) -> float:
@@ -67,14 +99,22 @@ def delivery_seconds(reports: Iterable[BatchReport]) -> float:
 
 def summarize(conn: psycopg.Connection, built: BuiltDay, batch_reports: Iterable[BatchReport],
               run_id: str = "", accepted_anomaly: Iterable[str] = (), mode: str = "normal",
-              volume_note: str = "") -> RunSummary:
+              volume_note: str = "", carry_over_days: int = 0) -> RunSummary:
+    """``carry_over_days``: the carry-over's look-back in force (``Settings.quota_carry_over_look_back``)."""
     ledger: dict[str, dict[str, int]] = {}
     for state, reason, n in conn.execute(sql.load("summary/ledger_by_state"), {"digest_date": built.digest_date}):
         ledger.setdefault(state, {})[reason or "-"] = int(n)
     batch_reports = list(batch_reports)
     this_run: Counter[str] = Counter()
-    for report in batch_reports:
-        this_run.update(report.outcomes)
+    carried: dict[str, Counter[str]] = {}
+    for report in batch_reports:  # a report of another day is a batch this run carried over (plan.plan_carry_over)
+        if report.digest_date == built.digest_date:
+            this_run.update(report.outcomes)
+        else:
+            carried.setdefault(report.digest_date.isoformat(), Counter()).update(report.outcomes)
+    waiting = {day.isoformat(): int(n) for day, n in conn.execute(
+        sql.load("summary/quota_waiting"), {"digest_date": built.digest_date, "state": DEFERRED,
+                                            "reason": QUOTA_REASON})}
     return RunSummary(
         digest_date=built.digest_date,
         errors_by_topic=built.errors_by_topic,
@@ -92,6 +132,9 @@ def summarize(conn: psycopg.Connection, built: BuiltDay, batch_reports: Iterable
         unguided_causes=built.unguided_causes,
         delivery_seconds=delivery_seconds(batch_reports),
         throttled=sum(r.throttled for r in batch_reports),
+        carried={day: dict(sorted(c.items())) for day, c in sorted(carried.items())},
+        quota_waiting=waiting,
+        carry_over_days=carry_over_days,
     )
 
 
@@ -125,8 +168,15 @@ def format_table(summary: RunSummary) -> str:
         rows += [("delivery: seconds", f"{summary.delivery_seconds:.1f}"),
                  ("delivery: e-mails per second", f"{summary.send_rate:.1f}"),
                  ("delivery: throttle replies", str(summary.throttled))]
+    for day, outcomes in summary.carried.items():
+        rows.append((f"carried over from {dt.date.fromisoformat(day):%d/%m/%Y}: sent",
+                     f"{outcomes.get('sent', 0)} of {sum(outcomes.values())}"))
     if summary.quota_deferred:
         rows.append(("DAILY QUOTA REACHED: left deferred", str(summary.quota_deferred)))
+    beyond = summary.quota_waiting_beyond
+    for day, n in summary.quota_waiting.items():
+        where = "PAST THE CARRY-OVER: re-run the day" if day in beyond else "the next day's run carries them"
+        rows.append((f"waiting for the quota from {dt.date.fromisoformat(day):%d/%m/%Y}", f"{n} ({where})"))
     for state, reasons in summary.ledger.items():
         for reason, n in reasons.items():
             rows.append((f"ledger: {state}" + ("" if reason == "-" else f" ({reason})"), str(n)))

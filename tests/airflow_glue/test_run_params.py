@@ -40,3 +40,22 @@ def test_the_dag_s_form_pattern_is_the_one_checked_before_extraction():
 def test_the_mode_says_what_the_run_does():
     assert RunParams("r", dry_run=True).mode.startswith("dry run: nothing sent, no ledger row changed")
     assert RunParams("r", redirect_to="t@x.com.br").mode == "test: redirected to t@x.com.br, ledger not changed"
+
+
+@pytest.mark.parametrize(("params", "run_type", "carries"), [
+    ({}, "scheduled", True),
+    ({}, "manual", True),                                   # a plain re-run of the latest day, e.g. after a failure
+    ({}, "backfill", False),                                # an old day: the latest day's run carries over
+    ({"entity_ids": [7]}, "manual", False),                 # some companies of its day only
+    ({"resend": True}, "manual", False),                    # a deliberate act on its own day
+    ({"redirect_to": "teste@fintera.com.br"}, "manual", False),  # a test of its own day's digests
+    ({"dry_run": True}, "manual", False),                   # sends nothing
+])
+def test_only_a_run_of_its_whole_day_that_is_no_backfill_carries_the_quota_s_leftovers_over(params, run_type, carries):
+    class DagRun:  # what the task context's dag_run offers (Airflow's DagRunType is a str enum)
+        def __init__(self, run_type: str):
+            self.run_type = run_type
+
+    p = RunParams.from_context({"run_id": f"{run_type}__1", "params": params, "dag_run": DagRun(run_type)})
+    assert p.run_type == run_type and p.carries_over is carries
+    assert p.delivery_options(Settings(), carried_over=True).carried_over is True

@@ -21,10 +21,11 @@ import pytest
 from billing_digest import build, extract, plan
 from billing_digest.delivery.deliver import DeliveryIncomplete, DeliveryOptions, deliver_batch
 from billing_digest.delivery.pace import Lease, PaceConfig, SharedPace
-from billing_digest.delivery.smtp import SmtpSettings, is_throttle
+from billing_digest.delivery.smtp import SmtpSettings, SmtpUnavailable, is_throttle
 from billing_digest.mail.render import Renderer
 from billing_digest.settings import Settings
 from billing_digest.window import window_for_date
+from devtools.smtp_sink import free_port
 from devtools.throttle_sink import RateGate, peak_rate
 from tests.scenarios.crashkit import seed_and_build_day
 
@@ -213,3 +214,57 @@ def test_a_messages_first_throttle_is_retried_at_once_at_the_cut_rate_and_a_seco
     assert policy.throttled(5.0, again=False).delay == 0.1
     assert policy.throttled(5.0, again=True).delay == 60.0
     assert policy.throttled(1800.0, again=False).action == "deferred"
+
+
+# -- a throttle reply at connect time (issue 14, Must 2: "421 too many connections") --------------------------------
+
+TOO_MANY_CONNECTIONS = "421 4.7.0 Too many concurrent connections"  # postfix's smtpd_client_connection_count_limit
+
+
+@pytest.mark.parametrize("where", ["greeting", "ehlo"])
+def test_a_throttle_reply_at_connect_pauses_cuts_the_rate_and_connects_again(conn, day, smtp_sink, where):
+    gate = RateGate(rate=0, reply=TOO_MANY_CONNECTIONS, refuse_nth=range(1, 4))  # the first 3 connections
+    setattr(smtp_sink.faults, "on_connect" if where == "greeting" else "on_ehlo", gate)
+    sleeps: list[float] = []
+    options = DeliveryOptions(throttle_pause_seconds=7.0, throttle_first_retry_seconds=0.1)
+    batches = _batches(conn)
+    reports = [deliver_batch(conn, SmtpSettings(port=smtp_sink.port), Renderer(SETTINGS), DAY, b, options,
+                             sleep=sleeps.append) for b in batches]
+
+    assert gate.refused == 3 and sum(r.throttled for r in reports) == 3  # counted like the other throttles
+    assert sum(r.throttle_pause_seconds for r in reports) == pytest.approx(21.0)
+    assert sleeps.count(7.0) == 3 and 0.1 not in sleeps  # the whole pause each time: connections close at their pace
+    assert sum(r.outcomes.get("sent", 0) for r in reports) == len(day) == 60  # the batch succeeded
+    assert set(smtp_sink.counts()) == day and max(smtp_sink.counts().values()) == 1  # every digest once
+    assert sum(r.smtp_connections for r in reports) == len(batches)  # the refused connections opened nothing
+    assert conn.execute("SELECT throttles FROM digest.send_pace").fetchone()[0] == 3  # the cluster's rate was cut
+
+
+def test_a_server_that_keeps_refusing_connections_as_throttled_defers_within_the_throttle_patience(
+        conn, day, smtp_sink):
+    smtp_sink.faults.on_connect = RateGate(rate=0, reply=TOO_MANY_CONNECTIONS, refuse_nth=range(1, 10_000))
+    options = DeliveryOptions(throttle_pause_seconds=0.01, throttle_patience_seconds=0.0)
+    with pytest.raises(DeliveryIncomplete):  # as any throttle past its patience: deferred, the task's retry goes on
+        deliver_batch(conn, SmtpSettings(port=smtp_sink.port), Renderer(SETTINGS), DAY, _batches(conn)[0], options,
+                      sleep=lambda s: None)
+    rows = conn.execute("SELECT state, reason FROM digest.deliveries WHERE state <> 'pending'").fetchall()
+    assert rows == [("deferred", f"at connect: {TOO_MANY_CONNECTIONS}")] and smtp_sink.messages == []
+
+
+@pytest.mark.parametrize("reply", ["421 4.3.2 Service shutting down", "554 5.7.1 No SMTP service here"])
+def test_a_refusal_at_connect_that_is_no_throttle_still_fails_the_task(conn, day, smtp_sink, reply):
+    smtp_sink.faults.on_connect = RateGate(rate=0, reply=reply, refuse_nth=range(1, 10_000))
+    sleeps: list[float] = []
+    with pytest.raises(SmtpUnavailable, match=f"refused the connection: {reply}"):
+        deliver_batch(conn, SmtpSettings(port=smtp_sink.port), Renderer(SETTINGS), DAY, _batches(conn)[0],
+                      DeliveryOptions(), sleep=sleeps.append)
+    assert sleeps == [] and smtp_sink.messages == []
+    assert {s for (s,) in conn.execute("SELECT state FROM digest.deliveries")} == {"pending"}
+
+
+def test_a_connection_refused_still_fails_the_task_at_once(conn, day):
+    sleeps: list[float] = []
+    with pytest.raises(SmtpUnavailable, match=r"cannot connect to SMTP server 127\.0\.0\.1"):
+        deliver_batch(conn, SmtpSettings(host="127.0.0.1", port=free_port(), timeout=2), Renderer(SETTINGS), DAY,
+                      _batches(conn)[0], DeliveryOptions(), sleep=sleeps.append)
+    assert sleeps == []

@@ -89,9 +89,10 @@ def seed_day(conn: psycopg.Connection, day: dt.date, entities: int, users_per_en
 
 
 def seed_and_build_day(conn: psycopg.Connection, day: dt.date, settings: Settings, entities: int = 30,
-                       users_per_entity: int = 2) -> set[DigestKey]:
-    """:func:`seed_day`, then the day extracted and built (payloads, ledger rows in batches) with ``settings``."""
-    expected = seed_day(conn, day, entities=entities, users_per_entity=users_per_entity)
+                       users_per_entity: int = 2, first_id: int = 1000) -> set[DigestKey]:
+    """:func:`seed_day`, then the day extracted and built (payloads, ledger rows in batches) with ``settings``.
+    Another day of the same test seeds companies of its own: a ``first_id`` past the first day's ids."""
+    expected = seed_day(conn, day, entities=entities, users_per_entity=users_per_entity, first_id=first_id)
     extract.stage_errors(conn, window_for_date(day))
     build.build_and_stage(conn, window_for_date(day), settings)
     return expected

@@ -63,3 +63,43 @@ def test_the_daily_quota_leaves_the_rest_deferred_without_failing_and_says_so_in
     assert "15 waiting for the daily quota" in run_note.note(day).splitlines()[0]
     assert len(alerts) == 1 and alerts[0].rcpt_tos == ["dados@fintera.com.br"]
     assert "daily quota was reached, 15 digests wait" in alerts[0].message["Subject"]
+
+
+NEXT_DAY = DAY + dt.timedelta(days=1)
+NEXT_RUN_AFTER = RUN_AFTER + dt.timedelta(days=1)
+
+
+def test_the_next_day_s_run_carries_the_quota_s_leftovers_over_unless_its_parameters_narrow_it(
+        airflow_env, conn, smtp_sink, monkeypatch):
+    first = seed_day(conn, DAY, entities=30, users_per_entity=2)  # 60 digests, 2 batches
+    second = seed_day(conn, NEXT_DAY, entities=10, users_per_entity=2, first_id=5000)  # 20 digests
+    monkeypatch.setenv("BILLING_DIGEST_MAX_BATCHES", "2")
+    monkeypatch.setenv("BILLING_DIGEST_MIN_BATCH_SIZE", "10")
+    monkeypatch.setenv("BILLING_DIGEST_SMTP_MAX_MESSAGES_PER_DAY", "45")
+
+    assert fresh_dag(retry_seconds=1).test(logical_date=RUN_AFTER).state == "success"  # 45 sent, 15 wait
+    conn.execute("UPDATE digest.send_quota SET bucket = bucket - interval '25 hours'")  # a day later: quota free
+
+    # A run of the next day for some companies only carries nothing over, not even theirs: it was asked for
+    # those companies' digests of its own day (one has some, the other has digests of 27/11 waiting).
+    one = sorted({entity for _, entity, _ in second})[0]
+    waiting = conn.execute("SELECT min(entity_id) FROM digest.deliveries WHERE reason = 'quota'").fetchone()[0]
+    narrowed = fresh_dag(retry_seconds=1).test(logical_date=NEXT_RUN_AFTER,
+                                               run_conf={"entity_ids": [one, waiting]})
+    assert narrowed.state == "success"
+    assert conn.execute("SELECT count(*) FROM digest.deliveries WHERE reason = 'quota'").fetchone()[0] == 15
+
+    run = fresh_dag(retry_seconds=1).test(logical_date=NEXT_RUN_AFTER)  # the next day's run as scheduled
+
+    assert run.state == "success"
+    counts = smtp_sink.counts()
+    assert set(counts) == first | second and max(counts.values()) == 1  # both days whole, each digest once
+    assert conn.execute("SELECT count(*) FROM digest.deliveries WHERE state <> 'sent'").fetchone()[0] == 0
+    labels = [ti.rendered_map_index or "" for ti in sorted(run.get_task_instances(), key=lambda ti: ti.map_index)
+              if ti.task_id == "deliver"]
+    carried = [label for label in labels if label.startswith("carried over from 27/11: batch ")]
+    assert carried and labels[:len(carried)] == carried and len(labels) > len(carried)  # planned first, then its own
+    day = summary.latest(conn, NEXT_DAY)
+    assert day is not None and day.carried == {DAY.isoformat(): {"sent": 15}} and day.quota_waiting == {}
+    assert day.emails_sent_this_run == len(second) - 2  # its own day: the rest after the narrowed run's company
+    assert "15 of 15 carried over sent" in run_note.note(day).splitlines()[0]

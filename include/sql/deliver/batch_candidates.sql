@@ -13,4 +13,7 @@ WHERE d.digest_date = %(digest_date)s
   AND d.batch = %(batch)s
   AND d.state = ANY(%(states)s)
   AND (%(entity_ids)s::bigint[] IS NULL OR d.entity_id = ANY(%(entity_ids)s::bigint[]))
+  -- A batch carried over from an earlier day: only what the daily quota left, and (its task's retry) what this
+  -- run itself deferred there; the day's other deferred rows are its own run's retry's business.
+  AND (%(only_reason)s::text IS NULL OR d.reason = %(only_reason)s OR d.last_run_id = %(run_id)s)
 ORDER BY g.error_count DESC NULLS LAST, s.amount DESC NULLS LAST, d.entity_id, d.user_id;

@@ -60,6 +60,10 @@ CREATE TABLE IF NOT EXISTS digest.deliveries (
     PRIMARY KEY (digest_date, entity_id, user_id)
 );
 CREATE INDEX IF NOT EXISTS deliveries_batch_idx ON digest.deliveries (digest_date, batch);
+-- The digests the provider's daily quota left waiting (few, if any): found without reading the ledger's
+-- other days (plan/carry_over_batches.sql, summary/quota_waiting.sql).
+CREATE INDEX IF NOT EXISTS deliveries_quota_idx ON digest.deliveries (digest_date, batch)
+    WHERE state = 'deferred' AND reason = 'quota';
 
 -- The latest run summary of each digest day (counts only, no addresses): summary.RunSummary.
 CREATE TABLE IF NOT EXISTS digest.day_reports (

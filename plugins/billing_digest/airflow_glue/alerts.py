@@ -160,9 +160,10 @@ def quota_message(sender: str, to: str, dag_id: str, summary: RunSummary, limit:
                     f"digests, then reached the mail provider's quota of {limit} messages per 24 hours "
                     "(setting smtp_max_messages_per_day,\ncounted for every run together).\n\n"
                     f"{summary.quota_deferred} digests were left deferred (reason quota). Nothing failed, and no "
-                    "task retry was spent.\nRun the day again once the quota frees up (24 hours after the first "
-                    "messages counted: clear the run,\nor trigger with the parameter digest_date): it sends them, "
-                    "the worst first. Nothing is ever sent twice.\n"
+                    "task retry was spent.\nThe next day's scheduled run sends them first (setting "
+                    f"quota_carry_over_days, now {summary.carry_over_days}; 0: off). Or run the day again once\n"
+                    "the quota frees up (24 hours after the first messages counted: clear the run, or trigger with "
+                    "the\nparameter digest_date): it sends them, the worst first. Nothing is ever sent twice.\n"
                     "If this happens often, ask the provider for a larger quota (docs/provider-pace.md).\n")
 
 

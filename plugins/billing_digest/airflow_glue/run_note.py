@@ -37,15 +37,43 @@ def _mode(summary: RunSummary) -> str:
 
 def _others(summary: RunSummary) -> str:
     n = summary.this_run.get("locked_by_other_run", 0)
+    carried = (f" · {summary.carried_sent} of {summary.carried_planned} carried over sent"
+               if summary.carried else "")
     quota = f" · {summary.quota_deferred} waiting for the daily quota" if summary.quota_deferred else ""
-    return (f" · {n} held by another run of the day" if n else "") + quota
+    return (f" · {n} held by another run of the day" if n else "") + carried + quota
+
+
+def _days(days: dict[str, int]) -> str:
+    return ", ".join(f"{dt.date.fromisoformat(day):%d/%m} {n}" for day, n in days.items())
 
 
 def quota_line(summary: RunSummary) -> str:
     """The provider's daily quota was reached (issue 14): what waits, and what to do."""
+    then = (f"the next day's run sends them first (carry-over of {summary.carry_over_days} days)"
+            if summary.carry_over_days else "run the day again once the quota frees up (24 h after the first "
+            "messages counted) and it sends them")
     return (f"- **the provider's daily quota was reached**: {summary.quota_deferred} digests left deferred "
-            f"(reason quota), nothing failed; run the day again once the quota frees up (24 h after the first "
-            f"messages counted) and it sends them, none twice")
+            f"(reason quota), nothing failed; {then}, none twice")
+
+
+def carried_line(summary: RunSummary) -> str:
+    """Earlier days' digests the daily quota had left waiting, which this run carried over and sent first."""
+    days = "; ".join(f"{dt.date.fromisoformat(day):%d/%m} {o.get('sent', 0)} of {sum(o.values())}"
+                     for day, o in summary.carried.items())
+    return f"- carried over from earlier days (daily quota), sent: {days}"
+
+
+def waiting_line(summary: RunSummary) -> str:
+    """Earlier days' digests still waiting for the quota: those the next run carries, those past the carry-over."""
+    beyond = summary.quota_waiting_beyond
+    soon = {day: n for day, n in summary.quota_waiting.items() if day not in beyond}
+    parts = []
+    if soon:
+        parts.append(f"{_days(soon)} (the next day's run carries them)")
+    if beyond:
+        parts.append(f"**{_days(beyond)} past the {summary.carry_over_days}-day carry-over: no run carries them; "
+                     "run each of those days again (digest_date) to send them**")
+    return "- earlier days still waiting for the daily quota: " + "; ".join(parts)
 
 
 def label(summary: RunSummary) -> str:
@@ -67,6 +95,10 @@ def note(summary: RunSummary) -> str:
     if summary.delivery_seconds:
         lines.append(f"- delivery: {summary.delivery_seconds:.1f} s, {summary.send_rate:.1f} e-mails/s, "
                      f"{summary.throttled} throttle replies")
+    if summary.quota_waiting:
+        lines.insert(1, waiting_line(summary))
+    if summary.carried:
+        lines.insert(1, carried_line(summary))
     if summary.quota_deferred:
         lines.insert(1, quota_line(summary))
     if summary.mode != "normal":

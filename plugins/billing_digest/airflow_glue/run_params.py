@@ -36,6 +36,7 @@ class RunParams:
     redirect_to: str | None = None
     resend: bool = False
     accept_anomaly: bool = False
+    run_type: str = "manual"  # Airflow's DagRunType value: scheduled, manual, backfill, asset_triggered
 
     @classmethod
     def from_params(cls, run_id: str, params: Mapping[str, Any]) -> RunParams:
@@ -61,7 +62,19 @@ class RunParams:
 
     @classmethod
     def from_context(cls, context: Mapping[str, Any]) -> RunParams:
-        return cls.from_params(str(context.get("run_id") or "manual"), context.get("params") or {})
+        params = cls.from_params(str(context.get("run_id") or "manual"), context.get("params") or {})
+        run_type = getattr(context.get("dag_run"), "run_type", None)
+        return dataclasses.replace(params, run_type=str(getattr(run_type, "value", run_type))) if run_type else params
+
+    @property
+    def carries_over(self) -> bool:
+        """Whether this run also sends earlier days' digests the daily quota left waiting (issue 14). Not a
+        backfill (it reports an old day; the latest day's run carries over), nor a run that narrows or changes
+        what is sent: ``entity_ids`` (some companies of its day), ``resend`` and ``redirect_to`` (a deliberate
+        act on its day), ``dry_run`` (sends nothing). Those are about their own day; carrying would send other
+        days' digests nobody asked that run for."""
+        return (self.run_type != "backfill" and not self.dry_run and not self.entity_ids and not self.resend
+                and not self.redirect_to)
 
     @property
     def mode(self) -> str:
@@ -72,9 +85,10 @@ class RunParams:
             return f"test: redirected to {self.redirect_to}, ledger not changed"
         return "resend" if self.resend else "normal"
 
-    def delivery_options(self, settings: Settings) -> DeliveryOptions:
+    def delivery_options(self, settings: Settings, carried_over: bool = False) -> DeliveryOptions:
+        """``carried_over``: an earlier day's batch, carried over (:func:`billing_digest.plan.plan_carry_over`)."""
         return DeliveryOptions(run_id=self.run_id, dry_run=self.dry_run, redirect_to=self.redirect_to,
-                               resend=self.resend, entity_ids=self.entity_ids,
+                               resend=self.resend, entity_ids=self.entity_ids, carried_over=carried_over,
                                attempts=settings.smtp_attempts, backoff_seconds=settings.smtp_backoff_seconds,
                                suppression=SuppressionPolicy.from_settings(settings),
                                max_messages_per_second=settings.smtp_max_messages_per_second,

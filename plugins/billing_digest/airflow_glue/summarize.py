@@ -28,11 +28,12 @@ def summarize_run(ctx: Any, built: dict, checked: dict, reports: list[dict] | No
     batch_reports = [BatchReport.from_xcom(r) for r in (reports[:] if reports else [])]
     with glue.billing_db() as conn:
         result = summary.summarize(conn, BuiltDay.from_xcom(built), batch_reports, ctx["run_id"],
-                                   check.accepted_anomaly, mode=params.mode, volume_note=check.volume_note)
+                                   check.accepted_anomaly, mode=params.mode, volume_note=check.volume_note,
+                                   carry_over_days=glue.settings().quota_carry_over_look_back)
         if not params.dry_run:  # a dry run leaves the day's report (and the volume baseline) alone
             summary.save(conn, result)
     log.info("run summary\n%s", summary.format_table(result))
-    glue.emit(metrics.of_run(result.this_run, result.errors_by_topic, batch_reports))
+    glue.emit(metrics.of_run(result.outcomes_with_carried, result.errors_by_topic, batch_reports))
     glue.emit(metrics.of_guides(result.errors, result.errors_with_guide))
     glue.emit(metrics.of_pace(result))
     glue.publish_run_note(ctx["dag"].dag_id, ctx["run_id"], run_note.note(result))

@@ -34,12 +34,12 @@ import psycopg
 
 from billing_digest.delivery.accounting import Accounting, query
 from billing_digest.delivery.jobs import Halt
-from billing_digest.delivery.ledger import sendable_states
+from billing_digest.delivery.ledger import DEFERRED, sendable_states
 from billing_digest.delivery.ledger_writer import LedgerUnavailable, make_durable
 from billing_digest.delivery.options import DeliveryOptions
 from billing_digest.delivery.pace import PaceConfig, SharedPace
 from billing_digest.delivery.prepare import DeliveryIncomplete, Preparer
-from billing_digest.delivery.quota import QUOTA_OUTCOME, DailyQuota
+from billing_digest.delivery.quota import QUOTA_OUTCOME, QUOTA_REASON, DailyQuota
 from billing_digest.delivery.retry import RetryPolicy
 from billing_digest.delivery.sender import SmtpSender
 from billing_digest.delivery.smtp import SmtpClient, SmtpSettings
@@ -97,9 +97,13 @@ class BatchSender:
         self.conn.autocommit = True  # each outcome in its own commit
         make_durable(self.conn)
         states = sendable_states(self.options.resend, redirect=bool(self.options.redirect_to))
+        if self.options.carried_over:  # the daily quota's leftovers of an earlier day (plan.plan_carry_over)
+            states = [DEFERRED]
         candidates = self._q("deliver/batch_candidates", digest_date=self.digest_date, batch=self.batch,
                              states=states, entity_ids=list(self.options.entity_ids)
-                             if self.options.entity_ids else None)
+                             if self.options.entity_ids else None,
+                             only_reason=QUOTA_REASON if self.options.carried_over else None,
+                             run_id=self.options.run_id)
         rows = [(r["id"], r["entity_id"]) for r in candidates]
         log.info("batch %s of %s: %d digests to consider", self.batch, self.digest_date, len(rows))
         client = SmtpClient(self.smtp_settings)

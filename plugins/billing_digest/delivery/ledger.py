@@ -13,6 +13,8 @@ State = Literal["pending", "deferred", "sent", "failed", "skipped"]
 
 #: Every state, in the order the data team reads them (the preview page's columns).
 STATES: Final[tuple[State, ...]] = ("sent", "failed", "deferred", "pending", "skipped")
+#: A transient failure outlasted the in-task retries, or the provider's daily quota was reached (reason quota).
+DEFERRED: Final[State] = "deferred"
 #: States a normal run sends: never sent, or left for a retry after transient SMTP failures.
 SENDABLE_STATES: Final[tuple[State, ...]] = ("pending", "deferred")
 #: States a deliberate re-send (run parameter ``resend``) or a redirect (``redirect_to``) sends as well.

@@ -30,3 +30,4 @@ class DeliveryOptions:
     throttle_first_retry_seconds: float = 0.1  # a message's first throttle: retried this soon, at the cut rate
     max_messages_per_day: int = 0          # the provider's quota per window, cluster-wide; 0: none
     quota_window_seconds: float = 86400.0  # the quota's trailing window (24 h; shorter in tests)
+    carried_over: bool = False             # an earlier day's batch: only its digests the daily quota left deferred

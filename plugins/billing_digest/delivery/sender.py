@@ -79,6 +79,8 @@ class SmtpSender:
 
     def _send(self, job: Send) -> None:
         """Send one message until it is accepted or its outcome is decided; the outcome goes to the ledger."""
+        if job.smtputf8 and not self._connected(job, tries=0):  # offers_smtputf8 needs the server's EHLO
+            return
         if job.smtputf8 and not self.client.offers_smtputf8():
             self._skip_needs_smtputf8(job)
             return
@@ -88,6 +90,9 @@ class SmtpSender:
             return
         tries = failures = throttles = 0
         while True:
+            if not self._connected(job, tries):  # reconnect after a drop (421 closes), through connect throttles
+                self._release()
+                return
             self.pace.acquire()
             tries += 1
             try:
@@ -127,6 +132,28 @@ class SmtpSender:
             self._release()
             self._decided(job, verdict, reply, tries)
             return
+
+    def _connected(self, job: Send, tries: int) -> bool:
+        """The connection open, or False: the batch stopped while paused (the row is left as it was), or the
+        throttle patience ran out (the digest is deferred and the batch stops, as for any throttle).
+
+        A throttle reply to the greeting or EHLO (``421 4.7.0 Too many concurrent connections``: our other
+        connections, or another application's, use up the provider's limit) is not an outage: the cluster's
+        rate is cut, the connection waits ``smtp_throttle_pause_seconds`` (connections close at their pace, not
+        ours: a quick retry would be refused again) and connects again. Any other failure to connect raises
+        :class:`SmtpUnavailable` (the task fails, as before)."""
+        while True:
+            try:
+                self.client.ensure_connected()
+                return True
+            except ThrottledError as exc:
+                verdict = self._throttled(job, exc, again=True)
+                if verdict.action != "retry":
+                    self._decided(job, verdict, str(exc), tries)
+                    return False
+                self.sleep(verdict.delay)
+                if self.halt.is_set():
+                    return False
 
     def _release(self) -> None:
         if self.quota is not None:

@@ -91,6 +91,21 @@ def _quote_address(address: str) -> str:
     return f"<{address}>" if _PLAIN_ADDRESS.fullmatch(address) else smtplib.quoteaddr(address)
 
 
+def _greet(smtp: smtplib.SMTP) -> None:
+    """EHLO (HELO if refused), as ``ehlo_or_helo_if_needed`` does, but a throttle reply to EHLO is raised as
+    it came (``SMTPHeloError``): smtplib would send HELO to a server that has already closed the connection
+    after its 421 and report only the lost connection."""
+    code, resp = smtp.ehlo()
+    if 200 <= code <= 299:
+        return
+    text = resp.decode("utf-8", "replace") if isinstance(resp, bytes) else str(resp)
+    if is_throttle(code, text):
+        raise smtplib.SMTPHeloError(code, resp)
+    code, resp = smtp.helo()
+    if not 200 <= code <= 299:
+        raise smtplib.SMTPHeloError(code, resp)
+
+
 class _BeforeAcceptFailed(Exception):
     """Carries the exception of a ``before_accept`` callback through the SMTP error handling."""
 
@@ -171,12 +186,17 @@ class SmtpClient:
         return ctx
 
     def connect(self) -> None:
+        """Open the connection: greeting, EHLO, STARTTLS, login. Raises :class:`ThrottledError` when the
+        greeting or the EHLO reply is a throttle (``421 4.7.0 Too many concurrent connections``: the server is
+        busy with our other connections, not down), :class:`SmtpUnavailable` for anything else."""
         s = self.settings
+        smtp: smtplib.SMTP | None = None
         try:
             if s.use_ssl:
-                smtp: smtplib.SMTP = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=self._tls_context())
+                smtp = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=self._tls_context())
             else:
                 smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+            _greet(smtp)
             if s.use_starttls and not s.use_ssl:
                 smtp.starttls(context=self._tls_context())
             if s.login:
@@ -185,15 +205,28 @@ class SmtpClient:
             raise SmtpUnavailable(f"SMTP server {s.describe()} refused the login: {_reply(exc)}") from None
         except smtplib.SMTPNotSupportedError as exc:
             raise SmtpUnavailable(f"SMTP server {s.describe()} does not support {exc}") from None
+        except (smtplib.SMTPConnectError, smtplib.SMTPHeloError) as exc:  # the greeting or EHLO/HELO refused
+            if smtp is not None:
+                smtp.close()
+            error = _classify(exc.smtp_code, _reply(exc))
+            if isinstance(error, ThrottledError):
+                raise ThrottledError(f"at connect: {error}") from None
+            raise SmtpUnavailable(f"SMTP server {s.describe()} refused the connection: {_reply(exc)}") from None
         except (OSError, smtplib.SMTPException, ssl.SSLError) as exc:
             raise SmtpUnavailable(f"cannot connect to SMTP server {s.describe()}: "
                                   f"{type(exc).__name__}: {exc}") from None
         # The end-of-data mark goes in a write of its own (see _transaction): without TCP_NODELAY, Nagle's
         # algorithm would hold it until the server acknowledged the data (its delayed ACK: ~40 ms a message).
+        assert smtp is not None
         if smtp.sock is not None:
             smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._smtp = smtp
         self.connections += 1
+
+    def ensure_connected(self) -> None:
+        """Connect unless a connection is open (raises as :meth:`connect`)."""
+        if self._smtp is None:
+            self.connect()
 
     def close(self) -> None:
         if self._smtp is not None:
