@@ -217,7 +217,7 @@ def _task_figures(tis: list[dict[str, Any]], reports: list[dict[str, Any]]) -> d
                      key=lambda r: str(r["started_at"]))
     return {"batches": len(delivers),
             "task_failures": sum(max(0, int(t["try_number"]) - 1) for t in delivers)
-            + sum(1 for t in delivers if "success" not in str(t["state"])),
+            + sum(1 for t in delivers if "success" not in str(t["state"]).lower()),
             "task_states": {t["task_id"]: str(t["state"]) for t in tis if t["task_id"] != DELIVER},
             "deliver_tries": [t["try_number"] for t in delivers],
             "client_throttled": sum(int(r.get("throttled") or 0) for r in reports),
