@@ -300,11 +300,12 @@ class SchedulerRunner(Runner):
                                              f"return_value?map_index={ti['map_index']}")
                 reports.append(_decoded(entry["value"]))
         figures = _task_figures(tis, reports)
-        starts = [_epoch(t["start_date"]) for t in tis if t["task_id"] == DELIVER and t["start_date"]]
+        # When each batch began sending (its report; the API's start_date is the task's, before its start-up).
+        starts = [_epoch(str(r["started_at"])) for r in reports if r.get("started_at")]
         return {"run_state": run["state"], "run_id": run_id, "pool_slots": self.pool_slots,
                 "airflow_startup_seconds": self.startup_seconds,
-                "trigger_to_first_deliver_start_s": round(min(starts) - t0, 1) if starts else None,
-                "deliver_start_spread_s": round(max(starts) - min(starts), 1) if starts else None, **figures}
+                "trigger_to_first_batch_s": round(min(starts) - t0, 1) if starts else None,
+                "batch_start_spread_s": round(max(starts) - min(starts), 2) if starts else None, **figures}
 
 
 def _epoch(value: str) -> float:
