@@ -25,19 +25,11 @@ import time
 from pathlib import Path
 
 from bench.common import DATA
+from devtools import postfix_relay
 
 SYSTEM_POSTFIX = Path("/usr/sbin/postfix")
 UNPACKED = DATA / "postfix-pkg"
 RATE_WARNING = "Message delivery request rate limit exceeded"  # each refusal logs it once
-SERVICES = ["pickup unix n - n 60 1 pickup", "cleanup unix n - n - 0 cleanup", "qmgr unix n - n 300 1 qmgr",
-            "rewrite unix - - n - - trivial-rewrite", "bounce unix - - n - 0 bounce", "defer unix - - n - 0 bounce",
-            "trace unix - - n - 0 bounce", "verify unix - - n - 1 verify", "flush unix n - n 1000? 0 flush",
-            "proxymap unix - - n - - proxymap", "smtp unix - - n - - smtp", "relay unix - - n - - smtp",
-            "showq unix n - n - - showq", "error unix - - n - - error", "retry unix - - n - - error",
-            "discard unix - - n - - discard", "anvil unix - - n - 1 anvil", "scache unix - - n - 1 scache",
-            "postlog unix-dgram n - n - 1 postlogd"]
-
-
 def package_root() -> Path:
     """``/`` when postfix is installed, else the unpacked Debian package (downloaded once)."""
     if SYSTEM_POSTFIX.exists():
@@ -68,40 +60,15 @@ class RateLimitedPostfix:
     def _main_cf(self) -> str:
         system = self.root == Path("/")
         owner, privs, group = ("postfix", "nobody", "postdrop") if system else ("nobody", "daemon", "mail")
-        return f"""
-compatibility_level = 3.6
-queue_directory = {self.dir}/queue
-data_directory = {self.data}
-maillog_file_prefixes = {self.dir}
-maillog_file = {self.data}/maillog
-command_directory = {self.root / "usr/sbin"}
-daemon_directory = {self.root / "usr/lib/postfix/sbin"}
-shlib_directory = {self.root / "usr/lib/postfix"}
-meta_directory = {self.root / "etc/postfix"}
+        return postfix_relay.main_cf(self.dir, self.data, self.relay_port, self.root, owner, group, extra=f"""\
 import_environment = MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ LANG=C POSTLOG_SERVICE POSTLOG_HOSTNAME \
  LD_LIBRARY_PATH={self.env["LD_LIBRARY_PATH"]}
-mail_owner = {owner}
 default_privs = {privs}
-setgid_group = {group}
-myhostname = mta.billing-digest.test
-mydestination =
-alias_maps =
-alias_database =
-local_recipient_maps =
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-smtpd_relay_restrictions = permit_mynetworks, reject
-relayhost = [127.0.0.1]:{self.relay_port}
-smtp_dns_support_level = disabled
-smtp_tls_security_level = none
-smtpd_tls_security_level = none
-smtputf8_enable = yes
 # the rate limit under test; by default $mynetworks (127.0.0.1 here) would be exempt from it
 anvil_rate_time_unit = {self.unit_seconds}s
 smtpd_client_message_rate_limit = {self.messages_per_unit}
 smtpd_client_event_limit_exceptions =
-"""
+""")
 
     def _postfix(self, *args: str) -> None:
         subprocess.run([str(self.root / "usr/sbin/postfix"), "-c", str(self.conf), *args], check=True, timeout=60,
@@ -113,8 +80,7 @@ smtpd_client_event_limit_exceptions =
         owner = pwd.getpwnam("postfix" if self.root == Path("/") else "nobody")
         os.chown(self.data, owner.pw_uid, owner.pw_gid)
         (self.conf / "main.cf").write_text(self._main_cf())
-        (self.conf / "master.cf").write_text("\n".join([f"127.0.0.1:{self.port} inet n - n - - smtpd",
-                                                        *SERVICES]) + "\n")
+        (self.conf / "master.cf").write_text(postfix_relay.master_cf(self.port))
         self._postfix("start")
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:

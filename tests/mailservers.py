@@ -20,6 +20,7 @@ from pathlib import Path
 
 from conftest import missing_system_tool  # pytest's module: importing tests.conftest would run it twice
 
+from devtools import postfix_relay
 from devtools.smtp_sink import free_port
 
 DOVECOT, POSTFIX = "/usr/sbin/dovecot", "/usr/sbin/postfix"
@@ -164,48 +165,15 @@ class Postfix:
             d.mkdir()
         postfix_user = pwd.getpwnam("postfix")
         os.chown(data, postfix_user.pw_uid, postfix_user.pw_gid)
-        (self.conf / "main.cf").write_text(f"""
-compatibility_level = 3.6
-queue_directory = {self.dir}/queue
-data_directory = {data}
-maillog_file_prefixes = {self.dir}
-maillog_file = {data}/maillog
-command_directory = /usr/sbin
-daemon_directory = /usr/lib/postfix/sbin
-shlib_directory = /usr/lib/postfix
-meta_directory = /etc/postfix
-mail_owner = postfix
-setgid_group = postdrop
-myhostname = mta.billing-digest.test
-mydestination =
-alias_maps =
-alias_database =
-local_recipient_maps =
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-smtpd_relay_restrictions = permit_mynetworks, reject
-relayhost = [127.0.0.1]:{self.relay_port}
-smtp_dns_support_level = disabled
-smtp_tls_security_level = none
-smtpd_tls_security_level = none
-smtputf8_enable = yes
+        (self.conf / "main.cf").write_text(postfix_relay.main_cf(self.dir, data, self.relay_port, extra="""\
 maximal_queue_lifetime = 0
 bounce_queue_lifetime = 0
 delay_warning_time = 0
 queue_run_delay = 1s
 minimal_backoff_time = 1s
 maximal_backoff_time = 2s
-""")
-        services = ["pickup unix n - n 60 1 pickup", "cleanup unix n - n - 0 cleanup", "qmgr unix n - n 300 1 qmgr",
-                    "rewrite unix - - n - - trivial-rewrite", "bounce unix - - n - 0 bounce",
-                    "defer unix - - n - 0 bounce", "trace unix - - n - 0 bounce", "verify unix - - n - 1 verify",
-                    "flush unix n - n 1000? 0 flush", "proxymap unix - - n - - proxymap", "smtp unix - - n - - smtp",
-                    "relay unix - - n - - smtp", "showq unix n - n - - showq", "error unix - - n - - error",
-                    "retry unix - - n - - error", "discard unix - - n - - discard", "anvil unix - - n - 1 anvil",
-                    "scache unix - - n - 1 scache", "postlog unix-dgram n - n - 1 postlogd"]
-        smtpd = f"127.0.0.1:{self.port} inet n - n - - smtpd"
-        (self.conf / "master.cf").write_text("\n".join([smtpd, *services]) + "\n")
+"""))
+        (self.conf / "master.cf").write_text(postfix_relay.master_cf(self.port))
         self._postfix("start")
         _wait_port(self.port, "postfix", data / "maillog")
         return self
