@@ -230,7 +230,8 @@ class SmtpSink:
 
     def __init__(self, outbox: Path | None = None, port: int | None = None,
                  auth: tuple[str, str] | None = None, first_index: int = 0, delay: float = 0.0,
-                 hold_at: int | None = None, journal: Path | None = None, **controller_kwargs: Any):
+                 hold_at: int | None = None, journal: Path | None = None,
+                 auth_gate: Callable[[], str | None] | None = None, **controller_kwargs: Any):
         self.handler = Sink(outbox=outbox, first_index=first_index, delay=delay, hold_at=hold_at, journal=journal)
         self.port = port or free_port()
         kwargs: dict[str, Any] = {"hostname": "127.0.0.1", "port": self.port}
@@ -240,6 +241,9 @@ class SmtpSink:
             def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> Any:
                 from aiosmtpd.smtp import AuthResult, LoginPassword
 
+                refusal = auth_gate() if auth_gate else None  # e.g. "454 4.7.0 Too many login attempts"
+                if refusal:
+                    return AuthResult(success=False, handled=False, message=refusal)
                 ok = isinstance(data, LoginPassword) and data.login.decode() == user \
                     and data.password.decode() == password
                 return AuthResult(success=ok, handled=False)  # False: the server replies 535

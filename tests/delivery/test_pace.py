@@ -21,11 +21,11 @@ import pytest
 from billing_digest import build, extract, plan
 from billing_digest.delivery.deliver import DeliveryIncomplete, DeliveryOptions, deliver_batch
 from billing_digest.delivery.pace import Lease, PaceConfig, SharedPace
-from billing_digest.delivery.smtp import SmtpSettings, SmtpUnavailable, is_throttle
+from billing_digest.delivery.smtp import SmtpClient, SmtpSettings, SmtpUnavailable, is_throttle
 from billing_digest.mail.render import Renderer
 from billing_digest.settings import Settings
 from billing_digest.window import window_for_date
-from devtools.smtp_sink import free_port
+from devtools.smtp_sink import SmtpSink, free_port
 from devtools.throttle_sink import RateGate, peak_rate
 from tests.scenarios.crashkit import seed_and_build_day
 
@@ -238,6 +238,24 @@ def test_a_throttle_reply_at_connect_pauses_cuts_the_rate_and_connects_again(con
     assert set(smtp_sink.counts()) == day and max(smtp_sink.counts().values()) == 1  # every digest once
     assert sum(r.smtp_connections for r in reports) == len(batches)  # the refused connections opened nothing
     assert conn.execute("SELECT throttles FROM digest.send_pace").fetchone()[0] == 3  # the cluster's rate was cut
+
+
+TOO_MANY_LOGINS = "454 4.7.0 Too many login attempts, please try again later"  # Gmail's, Microsoft 365's
+
+
+def test_a_throttle_reply_to_the_login_pauses_and_logs_in_again_while_wrong_credentials_still_fail(conn, day):
+    # smtplib tries each mechanism the server offers (aiosmtpd: PLAIN, LOGIN) before giving up: 2 tries a login
+    gate = RateGate(rate=0, reply=TOO_MANY_LOGINS, refuse_nth=range(1, 5))  # the first 2 logins
+    sleeps: list[float] = []
+    options = DeliveryOptions(throttle_pause_seconds=5.0)
+    with SmtpSink(auth=("digest", "right"), auth_gate=gate) as sink:
+        smtp = SmtpSettings(port=sink.port, login="digest", password="right")
+        reports = [deliver_batch(conn, smtp, Renderer(SETTINGS), DAY, b, options, sleep=sleeps.append)
+                   for b in _batches(conn)]
+        assert gate.refused == 4 and sum(r.throttled for r in reports) == 2 and sleeps.count(5.0) == 2
+        assert set(sink.counts()) == day and max(sink.counts().values()) == 1  # every digest once, no task failed
+        with pytest.raises(SmtpUnavailable, match="refused the login"):  # a 535 is no throttle: the task fails
+            SmtpClient(SmtpSettings(port=sink.port, login="digest", password="wrong")).connect()
 
 
 def test_a_server_that_keeps_refusing_connections_as_throttled_defers_within_the_throttle_patience(

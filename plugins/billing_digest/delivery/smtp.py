@@ -187,8 +187,9 @@ class SmtpClient:
 
     def connect(self) -> None:
         """Open the connection: greeting, EHLO, STARTTLS, login. Raises :class:`ThrottledError` when the
-        greeting or the EHLO reply is a throttle (``421 4.7.0 Too many concurrent connections``: the server is
-        busy with our other connections, not down), :class:`SmtpUnavailable` for anything else."""
+        greeting, the EHLO or the login reply is a throttle (``421 4.7.0 Too many concurrent connections``,
+        ``454 4.7.0 Too many login attempts``: the server is busy with our other connections, not down),
+        :class:`SmtpUnavailable` for anything else (wrong credentials among them)."""
         s = self.settings
         smtp: smtplib.SMTP | None = None
         try:
@@ -202,6 +203,11 @@ class SmtpClient:
             if s.login:
                 smtp.login(s.login, s.password or "")
         except smtplib.SMTPAuthenticationError as exc:
+            if smtp is not None:
+                smtp.close()
+            # "454 4.7.0 Too many login attempts" (Gmail, Microsoft 365): a throttle, not wrong credentials.
+            if isinstance(error := _classify(exc.smtp_code, _reply(exc)), ThrottledError):
+                raise ThrottledError(f"at login: {error}") from None
             raise SmtpUnavailable(f"SMTP server {s.describe()} refused the login: {_reply(exc)}") from None
         except smtplib.SMTPNotSupportedError as exc:
             raise SmtpUnavailable(f"SMTP server {s.describe()} does not support {exc}") from None
