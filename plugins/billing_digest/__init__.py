@@ -52,7 +52,8 @@ Rooms
         accounting  each outcome counted for the batch's report and written to the ledger
         pace        the cluster's send rate: leases of send slots from a PostgreSQL row, AIMD on throttles
         quota       the provider's daily quota, cluster-wide: a message reserved before it is sent
-        smtp        an SMTP client that tells permanent, transient and throttle refusals apart
+        smtp        an SMTP client: connect (TLS, login), one transaction per message, reconnect when dropped
+        smtp_replies    what a refusal means: permanent, transient, a throttle, the server unavailable
         ledger      the ledger's states and lock key, stated once
         ledger_writer   the ledger's durable, ordered writes in a thread of their own
         eligibility     who may receive now (access, opt-in, address, suppression), decided at send time

@@ -21,7 +21,8 @@ import pytest
 from billing_digest import build, extract, plan
 from billing_digest.delivery.deliver import DeliveryIncomplete, DeliveryOptions, deliver_batch
 from billing_digest.delivery.pace import Lease, PaceConfig, SharedPace
-from billing_digest.delivery.smtp import SmtpClient, SmtpSettings, SmtpUnavailable, is_throttle
+from billing_digest.delivery.smtp import SmtpClient, SmtpSettings
+from billing_digest.delivery.smtp_replies import SmtpUnavailable, is_throttle
 from billing_digest.mail.render import Renderer
 from billing_digest.settings import Settings
 from billing_digest.window import window_for_date

@@ -5,13 +5,8 @@ import email.policy
 
 import pytest
 
-from billing_digest.delivery.smtp import (
-    PermanentError,
-    SmtpClient,
-    SmtpUnavailable,
-    TransientError,
-    from_connection_fields,
-)
+from billing_digest.delivery.smtp import SmtpClient, from_connection_fields
+from billing_digest.delivery.smtp_replies import PermanentError, SmtpUnavailable, TransientError
 from devtools.smtp_sink import SmtpSink
 from tests.tls import make_cert, server_context
 

@@ -23,7 +23,8 @@ from zoneinfo import ZoneInfo
 
 from billing_digest import DAG_ID
 from billing_digest.airflow_glue import glue, metrics, run_note
-from billing_digest.delivery.smtp import SmtpClient, SmtpError, SmtpSettings
+from billing_digest.delivery.smtp import SmtpClient, SmtpSettings
+from billing_digest.delivery.smtp_replies import SmtpError
 from billing_digest.quality import DataQualityError
 from billing_digest.summary import RunSummary
 from billing_digest.window import TIMEZONE, run_window

@@ -21,7 +21,8 @@ from billing_digest.delivery.ledger_writer import LedgerWriter
 from billing_digest.delivery.pace import SharedPace
 from billing_digest.delivery.quota import QUOTA_REASON, DailyQuota
 from billing_digest.delivery.retry import RetryPolicy, Verdict
-from billing_digest.delivery.smtp import PermanentError, SmtpClient, ThrottledError, TransientError
+from billing_digest.delivery.smtp import SmtpClient
+from billing_digest.delivery.smtp_replies import PermanentError, ThrottledError, TransientError
 
 log = logging.getLogger(__name__)
 

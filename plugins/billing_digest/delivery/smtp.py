@@ -1,4 +1,5 @@
-"""An SMTP client that tells permanent from transient refusals and reconnects when dropped.
+"""An SMTP client that tells permanent from transient refusals and reconnects when dropped (what a
+reply means: :mod:`billing_digest.delivery.smtp_replies`).
 
 The SMTP provider's ``send_email_smtp`` retries any exception on the same connection and
 cannot tell a 550 from a 451; delivery semantics need both, so this wraps ``smtplib``.
@@ -13,29 +14,14 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-
-class SmtpError(Exception):
-    """Base of the classified failures."""
-
-
-class TransientError(SmtpError):
-    """4xx reply or a dropped connection: try again later."""
-
-
-class ThrottledError(TransientError):
-    """A 4xx that says "too fast" (a rate or concurrency limit): slow down, then send it again.
-
-    Not a failure of the message: SES drops a throttled message (``454 Throttling failure``), postfix
-    counts refused attempts against the sender (``450 4.7.1 ... too much mail``), so the caller pauses
-    the connection and cuts the send rate instead of retrying at once (see delivery/pace.py)."""
-
-
-class PermanentError(SmtpError):
-    """5xx reply for this message or recipient: do not try again."""
-
-
-class SmtpUnavailable(SmtpError):
-    """Cannot connect, negotiate TLS or log in: the whole batch must wait (task fails)."""
+from billing_digest.delivery.smtp_replies import (
+    SmtpUnavailable,
+    ThrottledError,
+    TransientError,
+    classify,
+    is_throttle,
+    reply_text,
+)
 
 
 @dataclass(frozen=True)
@@ -53,34 +39,6 @@ class SmtpSettings:
     def describe(self) -> str:
         tls = "ssl" if self.use_ssl else ("starttls" if self.use_starttls else "plain")
         return f"{self.host}:{self.port} ({tls}{', login ' + self.login if self.login else ''})"
-
-
-def _reply(exc: smtplib.SMTPResponseException) -> str:
-    text = exc.smtp_error.decode("utf-8", "replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
-    return f"{exc.smtp_code} {text}".strip()
-
-
-# Replies that mean "you go too fast": SES's 454, Microsoft 365's 432 (4.3.2 concurrent connections), RFC 3463's
-# 4.7.x (policy: rate, reputation), a 421 about too many connections, and the wording providers use.
-_THROTTLE_CODES = frozenset({432, 454})
-_ENHANCED_POLICY = re.compile(r"^\s*4\.7\.\d{1,3}\b")
-# Not "quota exceeded" alone: 452 4.2.2 is a full mailbox, one recipient's problem, not our pace.
-_THROTTLE_WORDS = re.compile(r"throttl|rate.?limit|too (?:much mail|many (?:connections|messages)|fast)|"
-                             r"sending rate|slow down|concurrent connection", re.IGNORECASE)
-
-
-def is_throttle(code: int, text: str) -> bool:
-    """Whether a reply (its code and its text after the code) signals a rate or concurrency limit."""
-    if not 400 <= code < 500:
-        return False
-    return code in _THROTTLE_CODES or bool(_ENHANCED_POLICY.match(text)) or bool(_THROTTLE_WORDS.search(text))
-
-
-def _classify(code: int, reply: str) -> SmtpError:
-    if 500 <= code < 600:
-        return PermanentError(reply)
-    text = reply.split(" ", 1)[1] if reply.startswith(str(code)) and " " in reply else reply
-    return ThrottledError(reply) if is_throttle(code, text) else TransientError(reply)
 
 
 _PLAIN_ADDRESS = re.compile(r"[^\s<>()\[\]\\,;:\"@]+@[^\s<>()\[\]\\,;:\"@]+")
@@ -206,18 +164,18 @@ class SmtpClient:
             if smtp is not None:
                 smtp.close()
             # "454 4.7.0 Too many login attempts" (Gmail, Microsoft 365): a throttle, not wrong credentials.
-            if isinstance(error := _classify(exc.smtp_code, _reply(exc)), ThrottledError):
+            if isinstance(error := classify(exc.smtp_code, reply_text(exc)), ThrottledError):
                 raise ThrottledError(f"at login: {error}") from None
-            raise SmtpUnavailable(f"SMTP server {s.describe()} refused the login: {_reply(exc)}") from None
+            raise SmtpUnavailable(f"SMTP server {s.describe()} refused the login: {reply_text(exc)}") from None
         except smtplib.SMTPNotSupportedError as exc:
             raise SmtpUnavailable(f"SMTP server {s.describe()} does not support {exc}") from None
         except (smtplib.SMTPConnectError, smtplib.SMTPHeloError) as exc:  # the greeting or EHLO/HELO refused
             if smtp is not None:
                 smtp.close()
-            error = _classify(exc.smtp_code, _reply(exc))
+            error = classify(exc.smtp_code, reply_text(exc))
             if isinstance(error, ThrottledError):
                 raise ThrottledError(f"at connect: {error}") from None
-            raise SmtpUnavailable(f"SMTP server {s.describe()} refused the connection: {_reply(exc)}") from None
+            raise SmtpUnavailable(f"SMTP server {s.describe()} refused the connection: {reply_text(exc)}") from None
         except (OSError, smtplib.SMTPException, ssl.SSLError) as exc:
             raise SmtpUnavailable(f"cannot connect to SMTP server {s.describe()}: "
                                   f"{type(exc).__name__}: {exc}") from None
@@ -280,7 +238,7 @@ class SmtpClient:
             raise exc.original from None
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = exc.recipients.get(envelope_to, (550, b"recipient refused"))
-            raise _classify(code, f"{code} {text.decode('utf-8', 'replace')}") from None
+            raise classify(code, f"{code} {text.decode('utf-8', 'replace')}") from None
         except smtplib.SMTPServerDisconnected as exc:
             self._drop()
             raise TransientError(f"connection lost: {exc}") from None
@@ -289,7 +247,7 @@ class SmtpClient:
                 self._drop()
             else:
                 self._reset()
-            raise _classify(exc.smtp_code, _reply(exc)) from None
+            raise classify(exc.smtp_code, reply_text(exc)) from None
         except (OSError, smtplib.SMTPException) as exc:
             self._drop()
             raise TransientError(f"connection error: {type(exc).__name__}: {exc}") from None
@@ -333,5 +291,4 @@ def from_connection_fields(host: str | None, port: int | None, login: str | None
     )
 
 
-__all__ = ["PermanentError", "SmtpClient", "SmtpSettings", "SmtpUnavailable", "ThrottledError", "TransientError",
-           "from_connection_fields", "is_throttle"]
+__all__ = ["SmtpClient", "SmtpSettings", "from_connection_fields"]
