@@ -30,7 +30,7 @@ def demo_secret() -> str:
     """The demo's unsubscribe secret: random, made once into .demo/unsubscribe_secret (mode 0600).
 
     The demo's runs sign their links with it and `make unsubscribe` verifies them with it: a real
-    secret, so runs pass the fail-closed check (settings.require_safe) without any exception to it.
+    secret, so runs pass the fail-closed check (secret_check.require_safe) without any exception to it.
     """
     DEMO.mkdir(exist_ok=True)
     try:

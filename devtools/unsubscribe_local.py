@@ -14,7 +14,8 @@ import shlex
 import psycopg
 
 from billing_digest.mail.render import Renderer
-from billing_digest.settings import Settings, UnsafeSettings
+from billing_digest.secret_check import UnsafeSettings
+from billing_digest.settings import Settings
 from billing_digest.unsubscribe.server import build, serve
 from devtools.airflow_env import billing_dsn, demo_settings_env, unsubscribe_port
 

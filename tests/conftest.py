@@ -24,7 +24,7 @@ os.environ.update({
     "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
     "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
     "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
-    # Runs and the unsubscribe service refuse the default secret (settings.require_safe): the tests
+    # Runs and the unsubscribe service refuse the default secret (secret_check.require_safe): the tests
     # set a real one, for the session and every process it starts. Tests of the refusal override it.
     "BILLING_DIGEST_UNSUBSCRIBE_SECRET": "tests-" + secrets.token_urlsafe(24),
 })

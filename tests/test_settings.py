@@ -10,13 +10,8 @@ import pytest
 from conftest import ROOT
 
 from billing_digest.mail.render import Renderer
-from billing_digest.settings import (
-    MIN_SECRET_LENGTH,
-    Settings,
-    SettingsError,
-    UnsafeSettings,
-    require_safe,
-)
+from billing_digest.secret_check import MIN_SECRET_LENGTH, UnsafeSettings, require_safe
+from billing_digest.settings import Settings, SettingsError
 from billing_digest.unsubscribe.tokens import InvalidToken, make_token, verify
 
 

@@ -7,7 +7,8 @@ import stat
 
 import pytest
 
-from billing_digest.settings import Settings, require_safe
+from billing_digest.secret_check import require_safe
+from billing_digest.settings import Settings
 from devtools import airflow_env
 
 

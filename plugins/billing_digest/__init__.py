@@ -6,7 +6,8 @@ else is plain Python, tested without Airflow.
 
 Shared contracts
     window          which day a run reports (the window [D-1 06:30, D 06:30)) and the DAG's schedule
-    settings        every setting, typed and validated (pydantic-settings); the secret's fail-closed rule
+    settings        every setting, typed and validated (pydantic-settings)
+    secret_check    fail closed: a known or too short unsubscribe secret refuses to run (runs, the service)
     handoffs        the typed values tasks hand each other through XCom
     payload         the stored digest of one company and day (the JSON the e-mail is rendered from)
     topics          the three topics, their steps, and what a missing step reads as

@@ -17,7 +17,8 @@ import pytest
 
 import billing_digest
 from billing_digest import NOTIFICATION_KIND
-from billing_digest.settings import Settings, UnsafeSettings
+from billing_digest.secret_check import UnsafeSettings
+from billing_digest.settings import Settings
 from billing_digest.unsubscribe.app import PREFIX, create_app
 from billing_digest.unsubscribe.server import RedactTokens
 from billing_digest.unsubscribe.tokens import make_token

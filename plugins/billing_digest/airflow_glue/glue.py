@@ -16,7 +16,8 @@ import psycopg
 
 from billing_digest.airflow_glue.metrics import Metric
 from billing_digest.delivery.smtp import SmtpSettings, from_connection_fields
-from billing_digest.settings import VARIABLE, Settings, SettingsError, require_safe
+from billing_digest.secret_check import require_safe
+from billing_digest.settings import VARIABLE, Settings, SettingsError
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ Routes, under the prefix:
 Every response: ``Cache-Control: no-store``, ``Referrer-Policy: no-referrer`` (the token is a
 credential in the URL), a CSP without scripts and with ``frame-ancestors 'none'``. The pages show
 no user data beyond the first name. :func:`create_app` refuses to build with an unsafe secret
-(:func:`billing_digest.settings.require_safe`).
+(:func:`billing_digest.secret_check.require_safe`).
 """
 
 from __future__ import annotations
@@ -49,7 +49,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Lifespan, Message, Receive, Scope, Send
 
 from billing_digest import NOTIFICATION_KIND, product, sql
-from billing_digest.settings import Settings, require_safe
+from billing_digest.secret_check import require_safe
+from billing_digest.settings import Settings
 from billing_digest.unsubscribe.preferences import Connect, healthy, read_status, turn_off
 from billing_digest.unsubscribe.tokens import ExpiredToken, InvalidToken, verify
 
@@ -236,7 +237,7 @@ class Handlers:
 
 
 def create_app(connect: Connect, settings: Settings, prefix: str = "", lifespan: Lifespan | None = None) -> FastAPI:
-    """The unsubscribe app; refuses to build (:class:`~billing_digest.settings.UnsafeSettings`)
+    """The unsubscribe app; refuses to build (:class:`~billing_digest.secret_check.UnsafeSettings`)
     with the default secret. ``prefix``: where its routes live (``""`` when mounted); ``lifespan``:
     what the server opens and closes with the app (the standalone server's connection pool)."""
     require_safe(settings)

@@ -30,7 +30,8 @@ from psycopg_pool import ConnectionPool
 from uvicorn.config import LOGGING_CONFIG
 
 from billing_digest import product
-from billing_digest.settings import Settings, SettingsError, require_safe
+from billing_digest.secret_check import require_safe
+from billing_digest.settings import Settings, SettingsError
 from billing_digest.unsubscribe.app import PREFIX, create_app
 from billing_digest.unsubscribe.tokens import endpoint
 
