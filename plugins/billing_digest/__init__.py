@@ -66,7 +66,8 @@ Rooms
         server      serves the app on its own (uvicorn)
     airflow_glue/   Airflow: connections, Variables, task bodies beyond wiring, alerts, metrics, notes
         glue        connections, the settings Variable, metrics emission, the run note through the REST API
-        alerts      e-mails to the data team: a failed or held run, a late run
+        alerts      e-mails to the data team, sent: a failed or held run, the daily quota, a late run
+        alert_messages  what those e-mails say, and what they read from a callback's context (pure text)
         late_alert  the Deadline Alert's callback, light to import at parse time
         metrics     what a run tells StatsD/OpenTelemetry (pure)
         run_note    the run's note and label in the UI (pure text)

@@ -4,7 +4,7 @@ import datetime as dt
 import pickle
 from types import SimpleNamespace
 
-from billing_digest.airflow_glue.alerts import failure_message
+from billing_digest.airflow_glue.alert_messages import failure_message
 from billing_digest.window import window_for_date
 
 
@@ -76,7 +76,7 @@ def test_the_late_run_callback_emails_the_data_team(monkeypatch, smtp_sink):
 
 
 def test_a_long_alert_goes_on_the_wire_with_crlf_lines_smtp_accepts():
-    from billing_digest.airflow_glue.alerts import wire_bytes
+    from billing_digest.airflow_glue.alert_messages import wire_bytes
 
     long_error = ValueError("billing-digest refuses to start: " + "a reason that goes on " * 60)
     msg = failure_message("n@fintera.com.br", "dados@fintera.com.br", {"run_id": "r", "exception": long_error})
@@ -93,7 +93,7 @@ def test_only_a_queued_or_running_run_is_late_and_the_state_looked_up_now_wins()
 
 
 def test_a_held_day_s_problems_are_typed_and_survive_pickling():
-    from billing_digest.airflow_glue.alerts import held_reason
+    from billing_digest.airflow_glue.alert_messages import held_reason
     from billing_digest.quality import DataQualityError, Problem
 
     exc = DataQualityError(dt.date(2026, 11, 27), (Problem("volume", "a | b"), Problem("coverage", "c")))

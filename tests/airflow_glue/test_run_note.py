@@ -3,7 +3,7 @@
 import datetime as dt
 
 from billing_digest.airflow_glue import run_note
-from billing_digest.airflow_glue.alerts import quota_message
+from billing_digest.airflow_glue.alert_messages import quota_message
 from billing_digest.summary import RunSummary, format_table
 
 DAY = dt.date(2026, 11, 27)
