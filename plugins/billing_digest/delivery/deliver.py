@@ -57,7 +57,7 @@ def _utc_now() -> dt.datetime:
 
 def pace_config(smtp: SmtpSettings, options: DeliveryOptions) -> PaceConfig:
     """One limiter per SMTP endpoint: every batch sending there shares its rate."""
-    return PaceConfig(name=f"{smtp.host}:{smtp.port}", max_per_second=options.max_messages_per_second,
+    return PaceConfig(name=smtp.endpoint, max_per_second=options.max_messages_per_second,
                       throttle_pause_seconds=options.throttle_pause_seconds)
 
 
@@ -82,7 +82,7 @@ class BatchSender:
         self.accounting = Accounting(conn, options, now)
         self.smtp_connections = 0
         self._sender: SmtpSender | None = None
-        self.quota = DailyQuota(conn, f"{smtp.host}:{smtp.port}", options.max_messages_per_day,
+        self.quota = DailyQuota(conn, smtp.endpoint, options.max_messages_per_day,
                                 options.quota_window_seconds)
 
     @property

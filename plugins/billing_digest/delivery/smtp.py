@@ -36,9 +36,14 @@ class SmtpSettings:
     ca_file: str | None = None     # trust this CA (self-signed servers, tests)
     verify_tls: bool = True
 
+    @property
+    def endpoint(self) -> str:
+        """``host:port``: what the cluster's send rate and daily quota are kept per (delivery/pace.py, quota.py)."""
+        return f"{self.host}:{self.port}"
+
     def describe(self) -> str:
         tls = "ssl" if self.use_ssl else ("starttls" if self.use_starttls else "plain")
-        return f"{self.host}:{self.port} ({tls}{', login ' + self.login if self.login else ''})"
+        return f"{self.endpoint} ({tls}{', login ' + self.login if self.login else ''})"
 
 
 _PLAIN_ADDRESS = re.compile(r"[^\s<>()\[\]\\,;:\"@]+@[^\s<>()\[\]\\,;:\"@]+")
