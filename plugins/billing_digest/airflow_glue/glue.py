@@ -17,13 +17,13 @@ import psycopg
 from billing_digest.airflow_glue.metrics import Metric
 from billing_digest.delivery.smtp import SmtpSettings, from_connection_fields
 from billing_digest.secret_check import require_safe
-from billing_digest.settings import VARIABLE, Settings, SettingsError
+from billing_digest.settings import ENV_PREFIX, VARIABLE, Settings, SettingsError
 
 log = logging.getLogger(__name__)
 
 DB_CONN_ID = os.environ.get("BILLING_DIGEST_DB_CONN_ID", "billing_db")
 SMTP_CONN_ID = os.environ.get("BILLING_DIGEST_SMTP_CONN_ID", "billing_smtp")
-SETTINGS_VARIABLE = VARIABLE
+ALERT_FIELDS = ("alert_email", "sender")  # what an alert needs when the other settings do not validate
 
 
 def settings(check: bool = True) -> Settings:
@@ -38,12 +38,12 @@ def settings(check: bool = True) -> Settings:
     from airflow.sdk import Variable
     from airflow.sdk.exceptions import AirflowFailException
 
-    raw = Variable.get(SETTINGS_VARIABLE, default=None)
+    raw = Variable.get(VARIABLE, default=None)
     overrides: dict[str, Any] = {}
     if raw:
         overrides = raw if isinstance(raw, dict) else json.loads(raw)
         if not isinstance(overrides, dict):
-            raise AirflowFailException(f"the Airflow Variable {SETTINGS_VARIABLE} must be a JSON object")
+            raise AirflowFailException(f"the Airflow Variable {VARIABLE} must be a JSON object")
     try:
         result = Settings.from_env(overrides=overrides)
         return require_safe(result) if check else result
@@ -56,14 +56,12 @@ def settings(check: bool = True) -> Settings:
 
 def _alert_settings(overrides: dict[str, Any]) -> Settings:
     """Who to alert and as whom, when the other settings do not validate."""
-    wanted = {k: v for k, v in overrides.items() if k in ("alert_email", "sender")}
+    wanted = {k: v for k, v in overrides.items() if k in ALERT_FIELDS}
+    env = {f"{ENV_PREFIX}{name.upper()}" for name in ALERT_FIELDS}
     try:
-        return Settings.from_env(environ={k: v for k, v in os.environ.items() if k in ALERT_ENV}, overrides=wanted)
+        return Settings.from_env(environ={k: v for k, v in os.environ.items() if k in env}, overrides=wanted)
     except SettingsError:
         return Settings()
-
-
-ALERT_ENV = ("BILLING_DIGEST_ALERT_EMAIL", "BILLING_DIGEST_SENDER")
 
 
 def billing_db() -> psycopg.Connection:
