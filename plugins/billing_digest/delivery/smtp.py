@@ -214,8 +214,7 @@ class SmtpClient:
     def offers_smtputf8(self) -> bool:
         """Whether the server takes non-ASCII addresses (RFC 6531 SMTPUTF8 in its EHLO reply);
         connects first when needed (raises :class:`SmtpUnavailable` as :meth:`connect` does)."""
-        if self._smtp is None:
-            self.connect()
+        self.ensure_connected()
         assert self._smtp is not None
         try:
             self._smtp.ehlo_or_helo_if_needed()
@@ -232,8 +231,7 @@ class SmtpClient:
         unlike ``smtplib.sendmail`` it is not rewritten. ``before_accept`` runs after the message's data
         and before its end-of-data mark, the moment the server may accept it; if it raises, the
         connection is dropped (the server discards the message) and its exception propagates."""
-        if self._smtp is None:
-            self.connect()
+        self.ensure_connected()
         assert self._smtp is not None
         smtp = self._smtp
         try:
