@@ -110,10 +110,9 @@ def read_report(raw: bytes) -> list[Reported]:
     """The failed recipients of one bounce message with how each failed; [] when it is not a bounce
     (an auto-reply, a delay warning, spam)."""
     msg = email.message_from_bytes(raw)
-    temporary, permanent = all_failures(msg)
-    failed = {a.decode("utf-8", "replace").lower() for a in (*temporary, *permanent)}
     reported: dict[str, Reported] = {}
-    for block in _recipient_fields(msg):
+    blocks = _recipient_fields(msg)
+    for block in blocks:
         action = (block.get("Action") or "").strip().lower()
         if action not in ("failed", ""):  # delayed, delivered, relayed, expanded: not a bounce
             continue
@@ -123,7 +122,9 @@ def read_report(raw: bytes) -> list[Reported]:
         bounce = classify(diagnostic or f"Status {status}", status)
         if address and bounce:
             reported[address.lower()] = Reported(address, bounce)
-    if not _recipient_fields(msg):  # a non-standard report: flufl's detectors, the text to classify
+    if not blocks:  # a non-standard report: flufl's detectors, the text to classify
+        temporary, permanent = all_failures(msg)
+        failed = {a.decode("utf-8", "replace").lower() for a in (*temporary, *permanent)}
         text = _text_of(msg)
         for address in sorted(failed):
             bounce = classify(text) or (Bounce("hard", None, "permanent failure (no status given)")

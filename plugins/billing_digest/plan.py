@@ -24,19 +24,19 @@ def short_name(name: str, limit: int = LABEL_NAME_CHARS) -> str:
     return cut.rstrip(" ,.-&") + "…"
 
 
+def _n(count: int, one: str, many: str) -> str:
+    return f"{count} {one if count == 1 else many}"
+
+
 def batch_label(batch: int, digests: int, first: str, last: str) -> str:
     """How the Airflow UI names a mapped ``deliver``: its batch's first and last company, in order."""
     names = short_name(first) if first == last else f"{short_name(first)} … {short_name(last)}"
-    return f"batch {batch}: {names} ({digests} e-mail{'s' if digests != 1 else ''})"
+    return f"batch {batch}: {names} ({_n(digests, 'e-mail', 'e-mails')})"
 
 
 def carried_label(digest_date: dt.date, label: str) -> str:
     """A carried-over batch's label: the day it comes from first (the UI lists it with the run's own batches)."""
     return f"carried over from {digest_date:%d/%m}: {label}"
-
-
-def _n(count: int, one: str, many: str) -> str:
-    return f"{count} {one if count == 1 else many}"
 
 
 def done_label(plan: BatchPlan, outcomes: dict[str, int]) -> str:

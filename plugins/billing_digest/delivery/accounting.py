@@ -86,7 +86,7 @@ class Accounting:
             self.count(QUOTA_OUTCOME)  # not a failure: the day waits for the provider's daily quota
         else:
             self.count(job.state if job.state != "skipped" else f"skipped:{job.reason}")
-        if self.options.dry_run or self.options.redirect_to:
+        if not self.writes_ledger:
             return
         query(self.conn, "deliver/mark_outcome", id=job.row["id"], state=job.state, reason=job.reason,
               attempts=job.attempts, run_id=self.options.run_id)

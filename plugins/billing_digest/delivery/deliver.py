@@ -89,9 +89,6 @@ class BatchSender:
     def outcomes(self) -> dict[str, int]:
         return dict(self.accounting.outcomes)
 
-    def _q(self, name: str, **params: Any) -> list[dict[str, Any]]:
-        return query(self.conn, name, **params)
-
     def run(self) -> BatchReport:
         started_at = self.now()
         self.conn.autocommit = True  # each outcome in its own commit
@@ -99,11 +96,10 @@ class BatchSender:
         states = sendable_states(self.options.resend, redirect=bool(self.options.redirect_to))
         if self.options.carried_over:  # the daily quota's leftovers of an earlier day (plan.plan_carry_over)
             states = [DEFERRED]
-        candidates = self._q("deliver/batch_candidates", digest_date=self.digest_date, batch=self.batch,
-                             states=states, entity_ids=list(self.options.entity_ids)
-                             if self.options.entity_ids else None,
-                             only_reason=QUOTA_REASON if self.options.carried_over else None,
-                             run_id=self.options.run_id)
+        candidates = query(self.conn, "deliver/batch_candidates", digest_date=self.digest_date, batch=self.batch,
+                           states=states, entity_ids=list(self.options.entity_ids) if self.options.entity_ids else None,
+                           only_reason=QUOTA_REASON if self.options.carried_over else None,
+                           run_id=self.options.run_id)
         rows = [(r["id"], r["entity_id"]) for r in candidates]
         log.info("batch %s of %s: %d digests to consider", self.batch, self.digest_date, len(rows))
         client = SmtpClient(self.smtp_settings)

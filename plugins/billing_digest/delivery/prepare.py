@@ -43,8 +43,8 @@ class Preparer:
     def __init__(self, name: str, conn: psycopg.Connection, renderer: Renderer, digest_date: dt.date,
                  options: DeliveryOptions, accounting: Accounting, halt: Halt, sender: SmtpSender | None,
                  sleep: Callable[[float], object], now: Callable[[], dt.datetime],
-                 quota_reached: threading.Event | None = None):
-        self.quota_reached = quota_reached or threading.Event()
+                 quota_reached: threading.Event):
+        self.quota_reached = quota_reached  # the daily quota's (DailyQuota.reached), set by the sender thread
         self.name, self.conn, self.renderer, self.digest_date = name, conn, renderer, digest_date
         self.options, self.accounting, self.halt, self.sender = options, accounting, halt, sender
         self.sleep, self.now = sleep, now

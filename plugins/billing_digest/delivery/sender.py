@@ -33,7 +33,7 @@ class SmtpSender:
 
     def __init__(self, name: str, client: SmtpClient, envelope_from: str, accounting: Accounting,
                  policy: RetryPolicy, pace: SharedPace, halt: Halt, sleep: Callable[[float], object],
-                 lookahead: int, clock: Callable[[], float] = time.monotonic, quota: DailyQuota | None = None):
+                 lookahead: int, quota: DailyQuota, clock: Callable[[], float] = time.monotonic):
         self.name, self.client, self.envelope_from = name, client, envelope_from
         self.quota = quota
         self.accounting, self.policy, self.pace, self.halt = accounting, policy, pace, halt
@@ -85,14 +85,14 @@ class SmtpSender:
         if job.smtputf8 and not self.client.offers_smtputf8():
             self._skip_needs_smtputf8(job)
             return
-        if self.quota is not None and not self.quota.reserve():
+        if not self.quota.reserve():
             # The provider's daily quota is reached: no RCPT; left for a later run of the day.
             self._ledger.submit(partial(self.accounting.record, Mark(job.row, "deferred", QUOTA_REASON)))
             return
         tries = failures = throttles = 0
         while True:
             if not self._connected(job, tries):  # reconnect after a drop (421 closes), through connect throttles
-                self._release()
+                self.quota.release()
                 return
             self.pace.acquire()
             tries += 1
@@ -106,7 +106,7 @@ class SmtpSender:
                 if verdict.action == "retry":
                     self.sleep(verdict.delay)
                     if self.halt.is_set():
-                        self._release()
+                        self.quota.release()
                         return  # the batch stopped while paused: not sent, not marked, left for the retry
                     continue
             except PermanentError as exc:
@@ -120,8 +120,7 @@ class SmtpSender:
                                 job.row["entity_id"], job.row["user_id"], exc, verdict.delay)
             else:
                 self.pace.accepted()
-                if self.quota is not None:
-                    self.quota.consumed()
+                self.quota.consumed()
                 self.policy.accepted()
                 self._last_progress = self.clock()
                 # Committed right after the 250, while the next message travels; before that one's end of data.
@@ -130,7 +129,7 @@ class SmtpSender:
             if verdict.action == "retry":
                 self.sleep(verdict.delay)
                 continue
-            self._release()
+            self.quota.release()
             self._decided(job, verdict, reply, tries)
             return
 
@@ -155,10 +154,6 @@ class SmtpSender:
                 self.sleep(verdict.delay)
                 if self.halt.is_set():
                     return False
-
-    def _release(self) -> None:
-        if self.quota is not None:
-            self.quota.release()  # not accepted: it does not count toward the daily quota
 
     def _skip_needs_smtputf8(self, job: Send) -> None:
         """A non-ASCII address (RFC 6531) and a server without SMTPUTF8: it cannot be sent (an

@@ -77,6 +77,15 @@ class _BeforeAcceptFailed(Exception):
         self.original = original
 
 
+def _end_refused(smtp: smtplib.SMTP, code: int) -> None:
+    """After a refused MAIL, RCPT or end of data, as ``sendmail`` does: a 421 means the server is closing
+    the connection (closed here too), any other refusal resets the transaction (RSET)."""
+    if code == 421:
+        smtp.close()
+    else:
+        smtp._rset()
+
+
 def _transaction(smtp: smtplib.SMTP, envelope_from: str, envelope_to: str, message: bytes,
                  before_accept: Callable[[], None] | None = None, smtputf8: bool = False) -> None:
     """One message to one recipient: what ``smtplib.SMTP.sendmail`` does (same commands, same
@@ -92,17 +101,11 @@ def _transaction(smtp: smtplib.SMTP, envelope_from: str, envelope_to: str, messa
         smtp.command_encoding = "utf-8"  # as smtplib's own mail() does: the addresses are UTF-8
     code, resp = smtp.docmd("mail", f"FROM:{_quote_address(envelope_from)}{size}")
     if code != 250:
-        if code == 421:
-            smtp.close()
-        else:
-            smtp._rset()
+        _end_refused(smtp, code)
         raise smtplib.SMTPSenderRefused(code, resp, envelope_from)
     code, resp = smtp.docmd("rcpt", f"TO:{_quote_address(envelope_to)}")
     if code not in (250, 251):
-        if code == 421:
-            smtp.close()
-        else:
-            smtp._rset()
+        _end_refused(smtp, code)
         raise smtplib.SMTPRecipientsRefused({envelope_to: (code, resp)})
     code, resp = smtp.docmd("data")
     if code != 354:
@@ -126,10 +129,7 @@ def _transaction(smtp: smtplib.SMTP, envelope_from: str, envelope_to: str, messa
         smtp.send(b".\r\n")
     code, resp = smtp.getreply()
     if code != 250:
-        if code == 421:
-            smtp.close()
-        else:
-            smtp._rset()
+        _end_refused(smtp, code)
         raise smtplib.SMTPDataError(code, resp)
 
 
@@ -214,8 +214,7 @@ class SmtpClient:
     def offers_smtputf8(self) -> bool:
         """Whether the server takes non-ASCII addresses (RFC 6531 SMTPUTF8 in its EHLO reply);
         connects first when needed (raises :class:`SmtpUnavailable` as :meth:`connect` does)."""
-        if self._smtp is None:
-            self.connect()
+        self.ensure_connected()
         assert self._smtp is not None
         try:
             self._smtp.ehlo_or_helo_if_needed()
@@ -232,8 +231,7 @@ class SmtpClient:
         unlike ``smtplib.sendmail`` it is not rewritten. ``before_accept`` runs after the message's data
         and before its end-of-data mark, the moment the server may accept it; if it raises, the
         connection is dropped (the server discards the message) and its exception propagates."""
-        if self._smtp is None:
-            self.connect()
+        self.ensure_connected()
         assert self._smtp is not None
         smtp = self._smtp
         try:
