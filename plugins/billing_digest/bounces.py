@@ -40,7 +40,6 @@ from dataclasses import dataclass
 
 import psycopg
 from flufl.bounce import all_failures
-from psycopg.rows import dict_row
 
 from billing_digest import sql
 from billing_digest.delivery.suppression import Bounce, SuppressionPolicy, classify, record_bounce
@@ -171,9 +170,8 @@ def record_report(conn: psycopg.Connection, raw: bytes, bounce_address: str, sec
             return
     for report in reports[:1] if delivery_id else reports:
         address = parse(report.address)
-        with conn.cursor(row_factory=dict_row) as cur:
-            cur.execute(sql.load("bounces/delivery"), {"id": delivery_id, "address": address.key if address else ""})
-            row = cur.fetchone()
+        found = sql.rows(conn, "bounces/delivery", id=delivery_id, address=address.key if address else "")
+        row = found[0] if found else None
         if delivery_id is not None:
             address = parse(row["sent_to"]) if row and row["sent_to"] else None
         if address is None:

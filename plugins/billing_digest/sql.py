@@ -1,12 +1,14 @@
-"""Load the SQL files under ``include/sql`` (one statement per file, values bound by the driver)."""
+"""Load and run the SQL files under ``include/sql`` (one statement per file, values bound by the driver)."""
 
 from __future__ import annotations
 
 import functools
 import os
 from pathlib import Path
+from typing import Any
 
 import psycopg
+from psycopg.rows import dict_row
 
 from billing_digest.delivery.ledger import LOCK_KEY, SCHEMA_LOCK
 
@@ -23,6 +25,13 @@ def include_dir() -> Path:
 def load(name: str) -> str:
     """Text of ``include/sql/<name>.sql``, e.g. ``load("build/recipients")``."""
     return (include_dir() / "sql" / f"{name}.sql").read_text(encoding="utf-8")
+
+
+def rows(conn: psycopg.Connection, name: str, **params: Any) -> list[dict[str, Any]]:
+    """Run ``include/sql/<name>.sql`` with ``params`` bound; its rows as dicts (none for a write)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(load(name), params)
+        return cur.fetchall() if cur.description else []
 
 
 def apply_schema(conn: psycopg.Connection) -> None:

@@ -11,7 +11,6 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
 
 import psycopg
 
@@ -25,13 +24,6 @@ from billing_digest.handoffs import BatchReport
 from billing_digest.mail.addresses import parse
 
 log = logging.getLogger(__name__)
-
-
-def query(conn: psycopg.Connection, name: str, **params: Any) -> list[dict[str, Any]]:
-    """Run ``include/sql/<name>.sql`` with ``params``; its rows as dicts (none for a write)."""
-    with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
-        cur.execute(sql.load(name), params)
-        return cur.fetchall() if cur.description else []
 
 
 class Accounting:
@@ -56,7 +48,7 @@ class Accounting:
             self.count("redirected")
             return
         try:
-            query(self.conn, "deliver/mark_sent", id=job.row["id"], attempts=attempts, message_id=job.message_id,
+            sql.rows(self.conn, "deliver/mark_sent", id=job.row["id"], attempts=attempts, message_id=job.message_id,
                   sent_to=job.envelope_to, run_id=self.options.run_id)
         except psycopg.Error:
             # The one window of at-least-once: the server has the message, the ledger does not.
@@ -75,7 +67,7 @@ class Accounting:
         """One ledger write without a send: an outcome (failed, deferred, skipped), a chunk's unlock, or
         the lifting of suppressions of changed addresses."""
         if isinstance(job, Unlock):
-            query(self.conn, "deliver/unlock_rows", ids=job.ids, lock_key=LOCK_KEY)
+            sql.rows(self.conn, "deliver/unlock_rows", ids=job.ids, lock_key=LOCK_KEY)
             return
         if isinstance(job, Lift):
             for address in suppression.lift(self.conn, "address_changed", user_ids=job.user_ids,
@@ -88,7 +80,7 @@ class Accounting:
             self.count(job.state if job.state != "skipped" else f"skipped:{job.reason}")
         if not self.writes_ledger:
             return
-        query(self.conn, "deliver/mark_outcome", id=job.row["id"], state=job.state, reason=job.reason,
+        sql.rows(self.conn, "deliver/mark_outcome", id=job.row["id"], state=job.state, reason=job.reason,
               attempts=job.attempts, run_id=self.options.run_id)
 
     # -- the suppression list (issue 15) -----------------------------------------------------------

@@ -32,7 +32,8 @@ from typing import Any
 
 import psycopg
 
-from billing_digest.delivery.accounting import Accounting, query
+from billing_digest import sql
+from billing_digest.delivery.accounting import Accounting
 from billing_digest.delivery.jobs import Halt
 from billing_digest.delivery.ledger import DEFERRED, sendable_states
 from billing_digest.delivery.ledger_writer import LedgerUnavailable, make_durable
@@ -96,7 +97,7 @@ class BatchSender:
         states = sendable_states(self.options.resend, redirect=bool(self.options.redirect_to))
         if self.options.carried_over:  # the daily quota's leftovers of an earlier day (plan.plan_carry_over)
             states = [DEFERRED]
-        candidates = query(self.conn, "deliver/batch_candidates", digest_date=self.digest_date, batch=self.batch,
+        candidates = sql.rows(self.conn, "deliver/batch_candidates", digest_date=self.digest_date, batch=self.batch,
                            states=states, entity_ids=list(self.options.entity_ids) if self.options.entity_ids else None,
                            only_reason=QUOTA_REASON if self.options.carried_over else None,
                            run_id=self.options.run_id)

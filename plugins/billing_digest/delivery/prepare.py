@@ -16,10 +16,10 @@ from typing import Any
 
 import psycopg
 
-from billing_digest import NOTIFICATION_KIND
+from billing_digest import NOTIFICATION_KIND, sql
 from billing_digest.bounces import verp_sender
 from billing_digest.delivery import suppression
-from billing_digest.delivery.accounting import Accounting, query
+from billing_digest.delivery.accounting import Accounting
 from billing_digest.delivery.eligibility import ineligible_reason
 from billing_digest.delivery.jobs import Halt, Job, Lift, Mark, Send, Unlock, chunks
 from billing_digest.delivery.ledger import LOCK_KEY
@@ -84,7 +84,7 @@ class Preparer:
                 self._run_chunk(chunk, states)
 
     def _run_chunk(self, ids: list[int], states: list[str]) -> None:
-        locked = [r["id"] for r in query(self.conn, "deliver/lock_rows", ids=ids, lock_key=LOCK_KEY)]
+        locked = [r["id"] for r in sql.rows(self.conn, "deliver/lock_rows", ids=ids, lock_key=LOCK_KEY)]
         if len(ids) > len(locked):
             held = set(ids) - set(locked)
             self.accounting.count("locked_by_other_run", len(held - self._ever_held_elsewhere))
@@ -93,14 +93,14 @@ class Preparer:
         if not locked:
             return
         try:
-            rows = query(self.conn, "deliver/load_locked", ids=locked, states=states,
+            rows = sql.rows(self.conn, "deliver/load_locked", ids=locked, states=states,
                            resend=self.options.resend, run_id=self.options.run_id)
             if not rows:
                 return
             entity_ids = sorted({r["entity_id"] for r in rows})
-            payloads = {r["entity_id"]: r["payload"] for r in query(
+            payloads = {r["entity_id"]: r["payload"] for r in sql.rows(
                 self.conn, "deliver/load_payloads", digest_date=self.digest_date, entity_ids=entity_ids)}
-            status = {(r["entity_id"], r["user_id"]): r for r in query(
+            status = {(r["entity_id"], r["user_id"]): r for r in sql.rows(
                 self.conn, "deliver/recipient_status", entity_ids=[r["entity_id"] for r in rows],
                 user_ids=[r["user_id"] for r in rows], kind=NOTIFICATION_KIND)}
             self._check_suppressions(status)

@@ -34,7 +34,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import psycopg
-from psycopg.rows import dict_row
 
 from billing_digest import sql
 
@@ -159,12 +158,6 @@ def after_bounce(prior: Mapping[str, Any] | None, bounce: Bounce, at: dt.datetim
 
 
 # -- SQL --------------------------------------------------------------------------------------------
-def _rows(conn: psycopg.Connection, name: str, **params: Any) -> list[dict[str, Any]]:
-    with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(sql.load(name), params)
-        return cur.fetchall() if cur.description else []
-
-
 def record_bounce(conn: psycopg.Connection, address: str, user_id: int | None, bounce: Bounce, source: Source,
                   policy: SuppressionPolicy, at: dt.datetime | None = None,
                   digest_day: dt.date | None = None) -> Standing:
@@ -172,9 +165,9 @@ def record_bounce(conn: psycopg.Connection, address: str, user_id: int | None, b
     (A delivery calls it when its batch's threads are done: no other write shares the transaction.)"""
     at = at or dt.datetime.now(dt.UTC)
     with conn.transaction():
-        found = _rows(conn, "suppression/load_for_update", address=address)
+        found = sql.rows(conn, "suppression/load_for_update", address=address)
         standing = after_bounce(found[0] if found else None, bounce, at, digest_day, policy)
-        _rows(conn, "suppression/upsert", address=address, user_id=user_id, reason=standing.reason,
+        sql.rows(conn, "suppression/upsert", address=address, user_id=user_id, reason=standing.reason,
               code=bounce.status, reply=bounce.reply, source=source, bounce_score=standing.score,
               bounce_count=standing.count, last_scored_on=standing.scored_on, at=at,
               suppressed_at=standing.suppressed_at, expires_at=standing.expires_at)
@@ -187,7 +180,7 @@ def record_bounce(conn: psycopg.Connection, address: str, user_id: int | None, b
 
 def _event(conn: psycopg.Connection, address: str, at: dt.datetime, event: str, code: str | None,
            detail: str | None, source: str, actor: str | None = None) -> None:
-    _rows(conn, "suppression/event", address=address, at=at, event=event, code=code, detail=detail,
+    sql.rows(conn, "suppression/event", address=address, at=at, event=event, code=code, detail=detail,
           source=source, actor=actor)
 
 
@@ -196,7 +189,7 @@ def active(conn: psycopg.Connection, addresses: Sequence[str], now: dt.datetime 
     """The suppressed ones among ``addresses`` (``Address.key``), with reason, code and since when."""
     if not addresses:
         return {}
-    rows = _rows(conn, "suppression/active", addresses=list(addresses), now=now or dt.datetime.now(dt.UTC))
+    rows = sql.rows(conn, "suppression/active", addresses=list(addresses), now=now or dt.datetime.now(dt.UTC))
     return {r["address"]: r for r in rows}
 
 
@@ -210,7 +203,7 @@ def lift(conn: psycopg.Connection, why: LiftReason, *, addresses: Sequence[str] 
     ``ttl``: every expired one; ``address_changed``: those of ``user_ids`` whose current address
     (the same position in ``addresses``) is another. One statement: atomic without a transaction
     block, so it never spans another thread's writes on a shared connection."""
-    rows = _rows(conn, "suppression/lift", why=why, addresses=list(addresses), user_ids=list(user_ids),
+    rows = sql.rows(conn, "suppression/lift", why=why, addresses=list(addresses), user_ids=list(user_ids),
                  actor=actor, detail=detail, now=now or dt.datetime.now(dt.UTC))
     return [r["address"] for r in rows]
 
@@ -235,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with psycopg.connect(args.dsn, autocommit=True) as conn:
         if args.command == "list":
-            for r in _rows(conn, "suppression/list", now=dt.datetime.now(dt.UTC)):
+            for r in sql.rows(conn, "suppression/list", now=dt.datetime.now(dt.UTC)):
                 print(f"{r['address']}\t{r['reason']}\t{r['code'] or '-'}\tsince {r['suppressed_at']:%Y-%m-%d %H:%M}"
                       f"\tuntil {r['expires_at']:%Y-%m-%d}\tuser {r['user_id']}\t{r['reply'] or ''}")
             return 0
