@@ -8,6 +8,7 @@ import pytest
 from billing_digest.delivery.smtp import SmtpClient, from_connection_fields
 from billing_digest.delivery.smtp_replies import PermanentError, SmtpUnavailable, TransientError
 from devtools.smtp_sink import SmtpSink
+from devtools.throttle_sink import RateGate
 from tests.tls import make_cert, server_context
 
 MESSAGE = b"From: a@b.com\r\nTo: c@d.com\r\nSubject: oi\r\n\r\n.linha com ponto\r\nfim\r\n"
@@ -22,6 +23,19 @@ def test_a_connection_without_extras_means_implicit_tls_on_465_like_the_provider
     assert (s.use_ssl, s.use_starttls, s.port, s.host, s.timeout) == (False, False, 25, "localhost", 5.0)
     assert not from_connection_fields("h", 1, None, None, {"ssl_context": "none"}).verify_tls
     assert "pw" not in repr(from_connection_fields("h", 1, "u", "pw", {}))
+
+
+@pytest.mark.parametrize("stage", ["rcpt", "data"])
+def test_a_421_closes_the_connection_and_the_next_message_connects_again_at_once(smtp_sink, stage):
+    gate = RateGate(rate=0, reply="421 4.3.2 Service shutting down", refuse_nth={1})
+    setattr(smtp_sink.faults, f"on_{stage}", gate)
+    with SmtpClient(from_connection_fields("127.0.0.1", smtp_sink.port, None, None,
+                                           {"disable_ssl": True, "disable_tls": True})) as client:
+        with pytest.raises(TransientError, match="421"):
+            client.send("a@b.com", "c@d.com", MESSAGE)
+        client.send("a@b.com", "c@d.com", MESSAGE)  # no "connection lost" first: the closed one was dropped
+        assert client.connections == 2
+    assert len(smtp_sink.messages) == 1
 
 
 def test_the_default_connection_sends_over_implicit_tls_and_checks_the_certificate(tmp_path):

@@ -241,6 +241,8 @@ class SmtpClient:
             raise exc.original from None
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = exc.recipients.get(envelope_to, (550, b"recipient refused"))
+            if code == 421:  # closed by _transaction: the next message connects again at once
+                self._drop()
             raise classify(code, f"{code} {text.decode('utf-8', 'replace')}") from None
         except smtplib.SMTPServerDisconnected as exc:
             self._drop()
