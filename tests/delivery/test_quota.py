@@ -106,6 +106,17 @@ def test_a_message_not_accepted_gives_its_reservation_back(conn):
     assert other.reserve()
 
 
+def test_a_batch_s_refused_messages_do_not_count_toward_the_quota(conn, day, smtp_sink):
+    refused = RateGate(rate=0, reply="550 5.1.1 no such user", refuse_nth=range(1, 6))  # the first 5 recipients
+    smtp_sink.faults.on_rcpt = refused
+    reports = [deliver_batch(conn, SmtpSettings(host="127.0.0.1", port=smtp_sink.port), Renderer(SETTINGS), DAY,
+                             b.batch, DeliveryOptions(run_id="r", max_messages_per_day=1000))
+               for b in plan.plan_batches(conn, DAY)]
+    sent = sum(r.outcomes.get("sent", 0) for r in reports)
+    assert refused.refused == 5 and sent == len(smtp_sink.messages) == 55
+    assert conn.execute("SELECT sum(used) FROM digest.send_quota").fetchone()[0] == sent  # reserved 60, 5 given back
+
+
 NEXT = DAY + dt.timedelta(days=1)
 
 
