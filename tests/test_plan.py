@@ -46,3 +46,5 @@ def test_a_finished_batch_s_label_agrees_with_what_this_run_did():
         "them))")
     assert plan.done_label(planned, {"sent": 59, "failed": 1, "skipped:opted_out": 1}) == (
         "batch 1: Acme … Zeta (61 e-mails planned: 59 sent by this run, 1 failed, 1 skipped)")
+    assert plan.done_label(planned, {"sent": 40, "deferred_quota": 21}) == (  # the quota's rest is said, not silent
+        "batch 1: Acme … Zeta (61 e-mails planned: 40 sent by this run, 21 waiting for the daily quota)")

@@ -9,7 +9,7 @@ import psycopg
 
 from billing_digest import sql
 from billing_digest.delivery.ledger import DEFERRED, sendable_states
-from billing_digest.delivery.quota import QUOTA_REASON
+from billing_digest.delivery.quota import QUOTA_OUTCOME, QUOTA_REASON
 from billing_digest.handoffs import BatchPlan
 
 LABEL_NAME_CHARS = 28
@@ -46,7 +46,7 @@ def done_label(plan: BatchPlan, outcomes: dict[str, int]) -> str:
     parts = [f"{sent} sent by this run"]
     if other := outcomes.get("locked_by_other_run", 0):
         parts.append(f"{other} held by another run of the day (it sends them)")
-    for key, word in (("failed", "failed"), ("deferred", "deferred")):
+    for key, word in (("failed", "failed"), ("deferred", "deferred"), (QUOTA_OUTCOME, "waiting for the daily quota")):
         if outcomes.get(key):
             parts.append(f"{outcomes[key]} {word}")
     skipped = sum(n for k, n in outcomes.items() if k.startswith("skipped"))
