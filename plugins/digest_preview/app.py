@@ -53,17 +53,23 @@ TEMPLATES = Path(__file__).parent / "templates"
 
 
 # -- dependencies (overridable in tests) ----------------------------------------------------
-def billing_conn() -> Iterator[psycopg.Connection]:
-    """A connection to the billing database (Airflow connection ``billing_db``), read-only."""
+def _billing_db(read_only: bool) -> Iterator[psycopg.Connection]:
+    """A connection to the billing database (Airflow connection ``billing_db``) for one request."""
     from billing_digest.airflow_glue.glue import billing_db
 
     conn = billing_db()
     try:
         conn.autocommit = True
-        conn.execute("SET default_transaction_read_only = on")  # the page only reads
+        if read_only:
+            conn.execute("SET default_transaction_read_only = on")
         yield conn
     finally:
         conn.close()
+
+
+def billing_conn() -> Iterator[psycopg.Connection]:
+    """A read-only connection to the billing database: the page only reads."""
+    yield from _billing_db(read_only=True)
 
 
 def digest_settings() -> Settings:
@@ -94,14 +100,7 @@ def require_access(user: GetUserDep) -> BaseUser:
 
 def billing_conn_for_lifts() -> Iterator[psycopg.Connection]:
     """A writable connection to the billing database: only the lifting of a suppression writes."""
-    from billing_digest.airflow_glue.glue import billing_db
-
-    conn = billing_db()
-    try:
-        conn.autocommit = True
-        yield conn
-    finally:
-        conn.close()
+    yield from _billing_db(read_only=False)
 
 
 def lift_allowed(user: Annotated[BaseUser, Depends(require_access)]) -> bool:
