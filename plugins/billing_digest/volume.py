@@ -123,6 +123,8 @@ def measure(conn: psycopg.Connection, digest_date: dt.date, *, trailing_days: in
     params = {"digest_date": digest_date, "trailing_days": trailing_days, "send_time": SEND_TIME, "tz": TIMEZONE,
               "steps": list(STEP_TOPIC), "topics": list(STEP_TOPIC.values())}
     days = by_topic(conn.execute(sql.load("volume/errors_by_step"), params).fetchall())
+    # The days judged (the day and its trailing reported days) are chosen once, by errors_by_step.
+    params["days"] = sorted(days.keys() | {digest_date})
     billed = {d: (int(n), int(c)) for d, n, c in conn.execute(sql.load("volume/invoices_by_day"), params).fetchall()}
     companies: dict[dt.date, dict[str, int]] = defaultdict(dict)
     for day, topic, n in conn.execute(sql.load("volume/companies_by_topic"), params).fetchall():
