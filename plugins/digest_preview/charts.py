@@ -16,8 +16,9 @@ from markupsafe import Markup, escape
 from billing_digest.history import OUTCOMES, Day, History
 
 WIDTH, LEFT, RIGHT, TOP, BOTTOM = 960, 52, 12, 14, 26
+# The outcomes' fills (the digests chart and its legend); the errors chart is styled by CSS classes
+# in templates/history.html.j2.
 COLORS = {
-    "errors": "#3b82f6", "median": "#111827", "threshold": "#dc2626", "held": "#fecaca",
     "sent": "#16a34a", "failed": "#dc2626", "deferred": "#f59e0b", "pending": "#60a5fa",
     "skipped_opted_out": "#9ca3af", "skipped_suppressed": "#6b7280", "skipped_invalid": "#a855f7",
     "skipped_other": "#d1d5db",
