@@ -70,9 +70,8 @@ def cutoff(digest_date: dt.date, days: int, baseline: dt.date | None) -> dt.date
 
 def plan(digest_date: dt.date, settings: Settings, baseline: dt.date | None,
          tables: tuple[Retained, ...] = TABLES) -> list[tuple[Retained, dt.date | None]]:
-    """Each table with its cutoff (pure)."""
-    if any(getattr(settings, t.setting) < 0 for t in tables):
-        raise ValueError("retention days must be 0 (keep for ever) or more")
+    """Each table with its cutoff (pure). (Negative days, or chunks under one row, never get here: the
+    settings refuse them, ``Field(ge=...)``.)"""
     return [(t, cutoff(digest_date, getattr(settings, t.setting), baseline if t.guards_baseline else None))
             for t in tables]
 
@@ -97,8 +96,6 @@ def apply(conn: psycopg.Connection, digest_date: dt.date, settings: Settings,
           tables: tuple[Retained, ...] = TABLES) -> list[Cut]:
     """Retention for every table after a successful run of ``digest_date`` (``conn`` outside any
     transaction block: each chunk commits)."""
-    if settings.retention_chunk_rows < 1:
-        raise ValueError("retention_chunk_rows must be 1 or more")
     baseline = volume.baseline_start(conn, digest_date, settings)
     conn.commit()  # no transaction left open around the chunks
     cuts = []

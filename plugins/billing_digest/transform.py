@@ -55,14 +55,13 @@ class Problems:
         return dict(sorted(self.counts.items()))
 
 
-
 def is_missing(value: Any) -> bool:
     """None, pandas' NA or NaT, or a float NaN: no value (the source's NULL, as pandas hands it over)."""
     return value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and math.isnan(value))
 
 
 def _clean_one(value: Any, max_chars: int | None) -> Any:
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+    if is_missing(value):
         return pd.NA
     s = neutralise(value if isinstance(value, str) else str(value)).strip()
     if not s.isascii():  # lone surrogates cannot be encoded: they become "?"

@@ -65,6 +65,18 @@ def _wide(topic: str, today: DayVolume, baseline: list[DayVolume], factor: float
     return n >= factor * usual and n - usual >= min_companies
 
 
+def median_rates(baseline: list[DayVolume]) -> dict[str, float]:
+    """Per topic, the median errors per invoice billed over ``baseline`` (days that billed something)."""
+    return {t.code: float(statistics.median(d.errors.get(t.code, 0) / d.invoices for d in baseline))
+            for t in TOPICS}
+
+
+def threshold(usual: float, factor: float, floor: int) -> float:
+    """The errors at or above which a topic is anomalous: ``factor`` times its usual errors and
+    ``floor`` more than them."""
+    return max(factor * usual, usual + floor)
+
+
 def assess(digest_date: dt.date, today: DayVolume, trailing: list[DayVolume], *, factor: float,
            floor: int, min_days: int, min_companies: int = 5) -> Volume:
     """The verdict (pure). ``trailing``: the reported days before (newest first)."""
@@ -72,13 +84,12 @@ def assess(digest_date: dt.date, today: DayVolume, trailing: list[DayVolume], *,
     if len(baseline) < min_days:
         return Volume(today.errors, {}, len(baseline), (), f"{len(baseline)} trailing reported day(s) with "
                       f"invoices, fewer than {min_days} (setting anomaly_min_days)", today.invoices)
-    rates = {t.code: float(statistics.median(d.errors.get(t.code, 0) / d.invoices for d in baseline))
-             for t in TOPICS}
+    rates = median_rates(baseline)
     expected = {code: rate * today.invoices for code, rate in rates.items()}
     anomalies = []
     for topic in TOPICS:
         n, usual = today.errors.get(topic.code, 0), expected[topic.code]
-        if n >= factor * usual and n - usual >= floor and _wide(topic.code, today, baseline, factor, min_companies):
+        if n >= threshold(usual, factor, floor) and _wide(topic.code, today, baseline, factor, min_companies):
             anomalies.append(
                 f"{digest_date}: {n:,} errors in topic {topic.title} for {today.invoices:,} invoices billed "
                 f"({_per_hundred(n, today.invoices)} per 100 invoices){_spread(topic.code, today)}, against a "
@@ -112,6 +123,8 @@ def measure(conn: psycopg.Connection, digest_date: dt.date, *, trailing_days: in
     params = {"digest_date": digest_date, "trailing_days": trailing_days, "send_time": SEND_TIME, "tz": TIMEZONE,
               "steps": list(STEP_TOPIC), "topics": list(STEP_TOPIC.values())}
     days = by_topic(conn.execute(sql.load("volume/errors_by_step"), params).fetchall())
+    # The days judged (the day and its trailing reported days) are chosen once, by errors_by_step.
+    params["days"] = sorted(days.keys() | {digest_date})
     billed = {d: (int(n), int(c)) for d, n, c in conn.execute(sql.load("volume/invoices_by_day"), params).fetchall()}
     companies: dict[dt.date, dict[str, int]] = defaultdict(dict)
     for day, topic, n in conn.execute(sql.load("volume/companies_by_topic"), params).fetchall():
@@ -143,10 +156,10 @@ class Baseline:
 
 def baselines(series: dict[dt.date, dict[str, int]], days: list[dt.date], settings: Settings,
               invoices: dict[dt.date, int] | None = None) -> dict[dt.date, dict[str, Baseline]]:
-    """Per day of ``days``, per topic, the guard's baseline as :func:`assess` judges it (pure): the
-    day's usual errors (the median rate per invoice billed of the ``anomaly_trailing_days`` reported
-    days before it in ``series``, times the day's invoices ``invoices``) and the threshold
-    ``max(factor x usual, usual + floor)``; no entry for a day with fewer than ``anomaly_min_days``
+    """Per day of ``days``, per topic, the guard's baseline as :func:`assess` judges it (pure, with its
+    :func:`median_rates` and :func:`threshold`): the day's usual errors (the median rate per invoice
+    billed of the ``anomaly_trailing_days`` reported days before it in ``series``, times the day's
+    invoices ``invoices``) and the threshold; no entry for a day with fewer than ``anomaly_min_days``
     trailing days with invoices, or whose own invoices are unknown. (The breadth rule, a jump spread
     over the companies, is not a line: a day above the threshold inside one company is still sent.)
     The history page reads the guard through this."""
@@ -158,10 +171,8 @@ def baselines(series: dict[dt.date, dict[str, int]], days: list[dt.date], settin
         rated = [d for d in trailing if invoices.get(d, 0) > 0]
         if len(rated) < settings.anomaly_min_days or day not in invoices:
             continue
-        out[day] = {}
-        for topic in TOPICS:
-            rate = float(statistics.median(series[d].get(topic.code, 0) / invoices[d] for d in rated))
-            usual = rate * invoices[day]
-            out[day][topic.code] = Baseline(usual, max(settings.anomaly_factor * usual,
-                                                       usual + settings.anomaly_floor))
+        usual = {code: rate * invoices[day]
+                 for code, rate in median_rates([DayVolume(series[d], invoices[d]) for d in rated]).items()}
+        out[day] = {code: Baseline(u, threshold(u, settings.anomaly_factor, settings.anomaly_floor))
+                    for code, u in usual.items()}
     return out

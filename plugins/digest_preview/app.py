@@ -53,17 +53,23 @@ TEMPLATES = Path(__file__).parent / "templates"
 
 
 # -- dependencies (overridable in tests) ----------------------------------------------------
-def billing_conn() -> Iterator[psycopg.Connection]:
-    """A connection to the billing database (Airflow connection ``billing_db``), read-only."""
+def _billing_db(read_only: bool) -> Iterator[psycopg.Connection]:
+    """A connection to the billing database (Airflow connection ``billing_db``) for one request."""
     from billing_digest.airflow_glue.glue import billing_db
 
     conn = billing_db()
     try:
         conn.autocommit = True
-        conn.execute("SET default_transaction_read_only = on")  # the page only reads
+        if read_only:
+            conn.execute("SET default_transaction_read_only = on")
         yield conn
     finally:
         conn.close()
+
+
+def billing_conn() -> Iterator[psycopg.Connection]:
+    """A read-only connection to the billing database: the page only reads."""
+    yield from _billing_db(read_only=True)
 
 
 def digest_settings() -> Settings:
@@ -94,14 +100,7 @@ def require_access(user: GetUserDep) -> BaseUser:
 
 def billing_conn_for_lifts() -> Iterator[psycopg.Connection]:
     """A writable connection to the billing database: only the lifting of a suppression writes."""
-    from billing_digest.airflow_glue.glue import billing_db
-
-    conn = billing_db()
-    try:
-        conn.autocommit = True
-        yield conn
-    finally:
-        conn.close()
+    yield from _billing_db(read_only=False)
 
 
 def lift_allowed(user: Annotated[BaseUser, Depends(require_access)]) -> bool:
@@ -164,6 +163,14 @@ def _neutral(value: Any) -> Any:
     return neutralise(value, keep_line_breaks=True) if type(value) is str else value
 
 
+def company_digest(conn: psycopg.Connection, digest_date: dt.date,
+                   entity_id: int) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """A company's stored digest of the day (None when there is none) and its ledger rows."""
+    found = _rows(conn, sql.load("preview/digest"), digest_date=digest_date, entity_id=entity_id)
+    return (found[0] if found else None,
+            _rows(conn, sql.load("preview/recipients"), digest_date=digest_date, entity_id=entity_id))
+
+
 def preview_email(config: Settings, digest: dict[str, Any], chosen: dict[str, Any], digest_date: dt.date,
                   entity_id: int) -> dict[str, Any]:
     """The chosen recipient's e-mail, rendered from the digest's stored payload as it was sent."""
@@ -191,9 +198,7 @@ def preview_context(conn: psycopg.Connection, config: Settings, digest_date: dt.
         by_state[row["state"]] = by_state.get(row["state"], 0) + int(row["n"])
     digest = recipients = chosen = email = None
     if digest_date and entity_id is not None:
-        found = _rows(conn, sql.load("preview/digest"), digest_date=digest_date, entity_id=entity_id)
-        digest = found[0] if found else None
-        recipients = _rows(conn, sql.load("preview/recipients"), digest_date=digest_date, entity_id=entity_id)
+        digest, recipients = company_digest(conn, digest_date, entity_id)
         chosen = pick_recipient(recipients, user_id)
         if digest and chosen:
             email = preview_email(config, digest, chosen, digest_date, entity_id)
@@ -265,13 +270,12 @@ def lift_suppression(request: Request, user: User, may_lift: MayLift,
 
 def message(conn: Conn, config: Config, digest_date: dt.date, entity_id: int, user_id: int) -> Response:
     """One recipient's e-mail as the whole MIME message, to download."""
-    found = _rows(conn, sql.load("preview/digest"), digest_date=digest_date, entity_id=entity_id)
-    rows = [r for r in _rows(conn, sql.load("preview/recipients"), digest_date=digest_date, entity_id=entity_id)
-            if r["user_id"] == user_id]
-    if not found or not rows:
+    digest, recipients = company_digest(conn, digest_date, entity_id)
+    chosen = pick_recipient(recipients, user_id)
+    if digest is None or chosen is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "No such digest or recipient")
-    payload: EntityDigest = found[0]["payload"]
-    _, raw = renderer_for(config).message(payload, recipient_of(rows[0]), send_time(rows[0]))
+    payload: EntityDigest = digest["payload"]
+    _, raw = renderer_for(config).message(payload, recipient_of(chosen), send_time(chosen))
     name = f"billing-digest-{digest_date}-{entity_id}-{user_id}.eml"
     return Response(raw, media_type="message/rfc822",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})

@@ -16,8 +16,9 @@ from markupsafe import Markup, escape
 from billing_digest.history import OUTCOMES, Day, History
 
 WIDTH, LEFT, RIGHT, TOP, BOTTOM = 960, 52, 12, 14, 26
+# The outcomes' fills (the digests chart and its legend); the errors chart is styled by CSS classes
+# in templates/history.html.j2.
 COLORS = {
-    "errors": "#3b82f6", "median": "#111827", "threshold": "#dc2626", "held": "#fecaca",
     "sent": "#16a34a", "failed": "#dc2626", "deferred": "#f59e0b", "pending": "#60a5fa",
     "skipped_opted_out": "#9ca3af", "skipped_suppressed": "#6b7280", "skipped_invalid": "#a855f7",
     "skipped_other": "#d1d5db",
@@ -71,16 +72,15 @@ def _axes(frame: Frame, days: Sequence[Day], link: Callable[[dt.date], str]) -> 
             x = frame.x(i) + frame.step / 2
             parts.append(f'<text x="{x:.1f}" y="{frame.height - 8}" class="tick" text-anchor="middle">'
                          f'{day.digest_date:%d/%m}</text>')
-        if day.held:  # the whole column, behind the bars: held, nothing sent
-            reason = escape("; ".join(day.hold.problems) if day.hold else "")
-            parts.append(f'<a href="{escape(link(day.digest_date))}"><rect x="{frame.x(i):.1f}" y="{TOP}" '
-                         f'width="{max(frame.step - 1, 1):.1f}" height="{frame.height - TOP - BOTTOM}" class="held">'
-                         f'<title>{day.digest_date:%d/%m/%Y}: HELD, nothing sent. {reason}</title></rect></a>')
-        elif day.hold:  # held, then sent (accept_anomaly, or fixed and re-run): a mark on top
-            parts.append(f'<a href="{escape(link(day.digest_date))}"><rect x="{frame.x(i):.1f}" y="{TOP - 8}" '
-                         f'width="{max(frame.step - 1, 1):.1f}" height="6" class="held-then">'
-                         f'<title>{day.digest_date:%d/%m/%Y}: held, then sent. '
-                         f'{escape("; ".join(day.hold.problems))}</title></rect></a>')
+        if day.hold:
+            # Held, nothing sent: the whole column, behind the bars. Held, then sent (accept_anomaly, or
+            # fixed and re-run): a mark on top.
+            y, height, css, what = ((TOP, frame.height - TOP - BOTTOM, "held", "HELD, nothing sent") if day.held
+                                    else (TOP - 8, 6, "held-then", "held, then sent"))
+            parts.append(f'<a href="{escape(link(day.digest_date))}"><rect x="{frame.x(i):.1f}" y="{y}" '
+                         f'width="{max(frame.step - 1, 1):.1f}" height="{height}" class="{css}">'
+                         f'<title>{day.digest_date:%d/%m/%Y}: {what}. {escape("; ".join(day.hold.problems))}'
+                         f'</title></rect></a>')
     return parts
 
 

@@ -2,13 +2,13 @@
 
 import pytest
 
-from billing_digest.mail.addresses import is_valid_email, parse
+from billing_digest.mail.addresses import parse
 
 
 @pytest.mark.parametrize("address", ["ana@acme.com.br", " Ana.Lima+fin@acme.com.br ", "a@b-c.io",
                                      "joão@acme.com.br", "ana@açúcar.com.br"])
 def test_plain_mailboxes_are_valid(address):
-    assert is_valid_email(address)
+    assert parse(address) is not None
 
 
 @pytest.mark.parametrize("address", [None, "", "  ", "ana", "ana@", "@acme.com", "Ana <ana@acme.com>",
@@ -18,7 +18,6 @@ def test_plain_mailboxes_are_valid(address):
                                      "a" * 64 + "@" + "b" * 63 + "." + "c" * 63 + "." + "d" * 63 + ".com",  # 259
                                      "a" * 65 + "@x.com"])  # local part over 64
 def test_anything_else_is_not(address):
-    assert not is_valid_email(address)
     assert parse(address) is None
 
 

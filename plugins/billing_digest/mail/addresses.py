@@ -66,8 +66,3 @@ def parse(address: str | None) -> Address | None:
     # as the ledger always did.
     return Address(smtp=smtp, display=valid.normalized, needs_smtputf8=not valid.local_part.isascii(),
                    key=smtp.lower())
-
-
-def is_valid_email(address: str | None) -> bool:
-    """One plain mailbox (surrounding whitespace ignored)."""
-    return parse(address) is not None

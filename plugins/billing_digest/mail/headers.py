@@ -15,6 +15,7 @@ from functools import cached_property
 
 from billing_digest import NOTIFICATION_KIND
 from billing_digest.mail import mime
+from billing_digest.unsubscribe.tokens import ONE_CLICK
 
 LIST_NAME = "Erros de faturamento"
 
@@ -61,7 +62,7 @@ def digest_headers(sender: Sender, *, to: str, subject: str, date: str, message_
         ("Message-ID", message_id),
         ("List-Id", f"{LIST_NAME} <{NOTIFICATION_KIND}.{sender.domain}>"),
         ("List-Unsubscribe", f"<{unsubscribe_url}>, <{unsubscribe_mailto}>"),
-        ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+        ("List-Unsubscribe-Post", "=".join(ONE_CLICK)),
         ("Auto-Submitted", "auto-generated"),
         ("X-Auto-Response-Suppress", "All"),
         ("X-Billing-Digest", digest_key),

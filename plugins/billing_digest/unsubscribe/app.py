@@ -52,12 +52,11 @@ from billing_digest import NOTIFICATION_KIND, product, sql
 from billing_digest.secret_check import require_safe
 from billing_digest.settings import Settings
 from billing_digest.unsubscribe.preferences import Connect, healthy, read_status, turn_off
-from billing_digest.unsubscribe.tokens import ExpiredToken, InvalidToken, verify
+from billing_digest.unsubscribe.tokens import ONE_CLICK, ExpiredToken, InvalidToken, verify
 
 log = logging.getLogger(__name__)
 
 PREFIX = product.UNSUBSCRIBE_MOUNT  # where the product mounts the app; the standalone server's prefix
-ONE_CLICK = ("List-Unsubscribe", "One-Click")  # RFC 8058's POST body
 # Sent by our confirmation page's form besides ONE_CLICK, to tell its button from the mail client's.
 FROM_PAGE = ("origem", "pagina")
 MAX_BODY = 4096  # a one-click body is 26 bytes; a multipart one a few hundred

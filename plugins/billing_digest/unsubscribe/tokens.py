@@ -23,6 +23,9 @@ from billing_digest.settings import Settings
 
 # Where the service answers when the product mounts it (and standalone).
 DEFAULT_PATH = product.UNSUBSCRIBE_PATH
+# RFC 8058's POST body, as a form field: the e-mail's List-Unsubscribe-Post header announces it
+# (billing_digest.mail.headers), the service requires it (billing_digest.unsubscribe.app).
+ONE_CLICK = ("List-Unsubscribe", "One-Click")
 
 
 class InvalidToken(ValueError):
