@@ -35,7 +35,6 @@ from airflow.api_fastapi.core_api.security import GetUserDep
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from psycopg.rows import dict_row
 
 from billing_digest import DAG_ID, history, holds, sql
 from billing_digest.delivery import suppression
@@ -124,12 +123,6 @@ def renderer_for(settings: Settings) -> Renderer:
 
 
 # -- data ------------------------------------------------------------------------------------
-def _rows(conn: psycopg.Connection, query: str, **params: Any) -> list[dict[str, Any]]:
-    with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(query, params)
-        return cur.fetchall()
-
-
 def recipient_of(row: dict[str, Any]) -> Recipient:
     """The recipient as the delivery addressed them (a redirect's address when there was one)."""
     return Recipient(int(row["user_id"]), row["name"] or "", row["sent_to"] or row["email"] or "")
@@ -166,9 +159,9 @@ def _neutral(value: Any) -> Any:
 def company_digest(conn: psycopg.Connection, digest_date: dt.date,
                    entity_id: int) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
     """A company's stored digest of the day (None when there is none) and its ledger rows."""
-    found = _rows(conn, sql.load("preview/digest"), digest_date=digest_date, entity_id=entity_id)
+    found = sql.rows(conn, "preview/digest", digest_date=digest_date, entity_id=entity_id)
     return (found[0] if found else None,
-            _rows(conn, sql.load("preview/recipients"), digest_date=digest_date, entity_id=entity_id))
+            sql.rows(conn, "preview/recipients", digest_date=digest_date, entity_id=entity_id))
 
 
 def preview_email(config: Settings, digest: dict[str, Any], chosen: dict[str, Any], digest_date: dt.date,
@@ -188,11 +181,11 @@ def preview_context(conn: psycopg.Connection, config: Settings, digest_date: dt.
                     entity_id: int | None, user_id: int | None) -> dict[str, Any]:
     """What the preview page shows: the known days, the day's digests and ledger counts, and for a
     chosen company its digest, recipients and one recipient's e-mail."""
-    days = _rows(conn, sql.load("preview/days"))
+    days = sql.rows(conn, "preview/days")
     if digest_date is None and days:
         digest_date = days[0]["digest_date"]
-    digests = _rows(conn, sql.load("preview/day_digests"), digest_date=digest_date) if digest_date else []
-    ledger = (_rows(conn, sql.load("summary/ledger_by_state"), digest_date=digest_date) if digest_date else [])
+    digests = sql.rows(conn, "preview/day_digests", digest_date=digest_date) if digest_date else []
+    ledger = (sql.rows(conn, "summary/ledger_by_state", digest_date=digest_date) if digest_date else [])
     by_state = {s: 0 for s in STATES}
     for row in ledger:
         by_state[row["state"]] = by_state.get(row["state"], 0) + int(row["n"])
