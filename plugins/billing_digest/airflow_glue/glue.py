@@ -102,45 +102,43 @@ def emit(metrics: Iterable[Metric]) -> None:
 
 
 def publish_run_note(dag_id: str, run_id: str, note: str) -> bool:
-    """Set the DAG run's note through Airflow's REST API, with the credentials of the Airflow
-    connection ``airflow_api`` (http: host, port, login, password of a user allowed to edit the
-    DAG's runs). Without that connection, or on any error, it logs and returns False: a note is
-    information for the data team, never a reason to fail the run."""
+    """Set the DAG run's note through Airflow's REST API (:func:`api_client`: the connection
+    ``airflow_api``, a user allowed to edit the DAG's runs). Without that connection, or on any error, it
+    logs and returns False: a note is information for the data team, never a reason to fail the run."""
     from urllib.parse import quote
 
+    import httpx
+
+    try:
+        with api_client() as client:
+            done = client.patch(f"/api/v2/dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}",
+                                params={"update_mask": "note"}, json={"note": note})
+            done.raise_for_status()
+    except NoApiConnection:
+        log.info("no Airflow connection %r: the run note is not set", API_CONN_ID)
+        return False
+    except (httpx.HTTPError, KeyError, ValueError) as exc:
+        log.warning("could not set the run note through the connection %r: %s", API_CONN_ID, exc)
+        return False
+    return True
+
+
+class NoApiConnection(LookupError):
+    """The optional Airflow connection ``airflow_api`` is not defined."""
+
+
+@contextlib.contextmanager
+def api_client() -> Iterator[Any]:
+    """An ``httpx.Client`` logged in to Airflow's REST API with the connection ``airflow_api`` (http: host,
+    port, login, password); raises :class:`NoApiConnection` when the connection is missing, httpx's errors
+    when the login fails."""
     import httpx
     from airflow.sdk import Connection
 
     try:
         conn = Connection.get(API_CONN_ID)
-    except Exception:  # noqa: BLE001 - the connection is optional
-        log.info("no Airflow connection %r: the run note is not set", API_CONN_ID)
-        return False
-    host = conn.host or "localhost"
-    base = host if "://" in host else f"{conn.conn_type if conn.conn_type in ('http', 'https') else 'http'}://{host}"
-    base = f"{base.rstrip('/')}:{conn.port}" if conn.port and base.count(":") < 2 else base.rstrip("/")
-    try:
-        with httpx.Client(base_url=base, timeout=10) as client:
-            token = client.post("/auth/token", json={"username": conn.login, "password": conn.password})
-            token.raise_for_status()
-            done = client.patch(f"/api/v2/dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}",
-                                params={"update_mask": "note"}, json={"note": note},
-                                headers={"Authorization": f"Bearer {token.json()['access_token']}"})
-            done.raise_for_status()
-    except (httpx.HTTPError, KeyError, ValueError) as exc:
-        log.warning("could not set the run note through %s: %s", base, exc)
-        return False
-    return True
-
-
-@contextlib.contextmanager
-def api_client() -> Iterator[Any]:
-    """An ``httpx.Client`` logged in to Airflow's REST API with the connection ``airflow_api`` (as
-    :func:`publish_run_note`); raises when the connection is missing or the login fails."""
-    import httpx
-    from airflow.sdk import Connection
-
-    conn = Connection.get(API_CONN_ID)
+    except Exception as exc:  # noqa: BLE001 - the SDK raises its own lookup error; the connection is optional
+        raise NoApiConnection(API_CONN_ID) from exc
     host = conn.host or "localhost"
     base = host if "://" in host else f"{conn.conn_type if conn.conn_type in ('http', 'https') else 'http'}://{host}"
     base = f"{base.rstrip('/')}:{conn.port}" if conn.port and base.count(":") < 2 else base.rstrip("/")
